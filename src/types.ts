@@ -1,0 +1,73 @@
+// Shared shapes between the config loader, the classifier, the cgroup manager
+// and the supervisor. Kept in one place so each module can be tested alone.
+
+/** Resource settings of one vhost, normalised (bytes, fractions). */
+export interface ResourceSettings {
+  cpu?: {
+    /** 1..10000, cgroup v2 cpu.weight semantics (v1: shares = weight*1024/100). */
+    weight?: number;
+    /** Fraction of one CPU: "150%" -> 1.5. */
+    max?: number;
+  };
+  memory?: {
+    /** Bytes. */
+    max?: number;
+    high?: number;
+    low?: number;
+  };
+  io?: {
+    /** 1..10000 (v2 io.weight). */
+    weight?: number;
+  };
+  pids?: {
+    max?: number;
+  };
+}
+
+/** A local address a vhost claims: an IP (v4 or v6, normalised) and an optional port. */
+export interface AddressMatcher {
+  /** Normalised textual IP: "127.0.0.2", "::1". IPv4-mapped IPv6 is stored as IPv4. */
+  ip: string;
+  port?: number;
+}
+
+export interface VhostConfig {
+  /** Key in the config; also the leaf cgroup name. */
+  name: string;
+  /** Lower-cased host names; a leading "*." is a wildcard for any sub-domain. */
+  hosts: string[];
+  addresses: AddressMatcher[];
+  resources: ResourceSettings;
+}
+
+export interface VhqosConfig {
+  vhosts: VhostConfig[];
+  /** Settings of the cgroup for connections no vhost matches. */
+  default: ResourceSettings;
+  options: {
+    /** How long a blocking first read may wait for the request's first bytes (ms). */
+    firstByteTimeoutMs: number;
+    /** How many bytes to peek at for Host / SNI. */
+    peekBytes: number;
+    /** How long the supervisor may take to answer one notification before it fails open (ms). */
+    verdictTimeoutMs: number;
+  };
+}
+
+/** What the classifier sees of one connection. */
+export interface ConnectionFacts {
+  /** Local (server-side) address the client connected to. */
+  local: { ip: string; port: number };
+  /** First bytes of the stream, peeked (not consumed). May be empty. */
+  firstBytes: Uint8Array;
+}
+
+export type ClassifiedBy = 'sni' | 'host' | 'address' | 'default';
+
+export interface Classification {
+  /** Vhost name, or null for the default cgroup. */
+  vhost: string | null;
+  by: ClassifiedBy;
+  /** The name or address that decided it (for logs and the tables). */
+  detail?: string;
+}
