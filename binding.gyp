@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "vhqos",
+      "sources": [
+        "native/addon.cc",
+        "native/filter.cc",
+        "native/inspect.cc",
+        "native/notify_loop.cc",
+        "native/probes.cc",
+        "native/spawn.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wno-unused-result"],
+      "libraries": ["-lseccomp"]
+    }
+  ]
+}

@@ -1,0 +1,360 @@
+// N-API surface of the native core. Mechanism only: every failure becomes one
+// typed error (code, errno, syscall) built in ThrowSys; no policy, no logging.
+#include <napi.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "filter.h"
+#include "inspect.h"
+#include "notify_loop.h"
+#include "probes.h"
+#include "spawn.h"
+#include "sys.h"
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+using namespace vhqos;
+
+namespace {
+
+// The one place a -errno becomes a JS error (Node's convention: errno < 0).
+[[noreturn]] void ThrowSys(Napi::Env env, int neg_errno, const char* syscall) {
+  int e = -neg_errno;
+  const char* name = strerrorname_np(e);
+  std::string msg = std::string(syscall) + ": " + strerror(e);
+  Napi::Error err = Napi::Error::New(env, msg);
+  err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  err.Set("errno", Napi::Number::New(env, -e));
+  err.Set("syscall", Napi::String::New(env, syscall));
+  throw err;
+}
+
+int IntArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "expected a number argument");
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+uint64_t IdArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsBigInt()) throw Napi::TypeError::New(info.Env(), "expected a bigint id");
+  bool lossless;
+  return info[i].As<Napi::BigInt>().Uint64Value(&lossless);
+}
+
+Napi::Object FactsToJs(Napi::Env env, const FdFacts& f) {
+  auto o = Napi::Object::New(env);
+  o.Set("isSocket", f.is_socket);
+  o.Set("domain", f.domain);
+  o.Set("type", f.type);
+  o.Set("listening", f.listening);
+  o.Set("nonblocking", f.nonblocking);
+  o.Set("inode", Napi::Number::New(env, static_cast<double>(f.inode)));
+  auto addr = [&](const SockAddrText& a) {
+    auto x = Napi::Object::New(env);
+    x.Set("ip", a.ip);
+    x.Set("port", a.port);
+    return x;
+  };
+  if (f.has_local) o.Set("local", addr(f.local));
+  if (f.has_peer) o.Set("peer", addr(f.peer));
+  return o;
+}
+
+const char* KindName(EventKind k) {
+  switch (k) {
+    case EventKind::Read: return "read";
+    case EventKind::Fork: return "fork";
+    case EventKind::Accept: return "accept";
+    case EventKind::Dup: return "dup";
+    case EventKind::Close: return "close";
+    case EventKind::Exec: return "exec";
+    case EventKind::Process: return "process";
+    case EventKind::Exit: return "exit";
+    case EventKind::Timeout: return "timeout";
+    case EventKind::Hup: return "hup";
+    case EventKind::Stopped: return "stopped";
+    case EventKind::Error: return "error";
+  }
+  return "?";
+}
+
+Napi::Object EventToJs(Napi::Env env, const LoopEvent& ev) {
+  auto o = Napi::Object::New(env);
+  o.Set("kind", KindName(ev.kind));
+  o.Set("needsVerdict", ev.needs_verdict);
+  if (ev.id) o.Set("id", Napi::BigInt::New(env, static_cast<uint64_t>(ev.id)));
+  if (ev.tid) o.Set("tid", ev.tid);
+  if (ev.tgid) o.Set("pid", ev.tgid);
+  if (ev.ppid) o.Set("ppid", ev.ppid);
+  if (!ev.syscall.empty()) o.Set("syscall", ev.syscall);
+  if (ev.fd >= 0) o.Set("fd", ev.fd);
+  if (ev.fd2 >= 0) o.Set("newFd", ev.fd2);
+  if (ev.flags) o.Set("flags", Napi::Number::New(env, static_cast<double>(ev.flags)));
+  if (ev.kind == EventKind::Read) {
+    o.Set("socket", FactsToJs(env, ev.facts));
+    o.Set("bytes", Napi::Buffer<uint8_t>::Copy(env, ev.bytes.data(), ev.bytes.size()));
+    o.Set("peekResult", ev.peek_result);
+    o.Set("waitedMs", ev.waited_ms);
+  }
+  if (!ev.fds.empty()) {
+    auto a = Napi::Array::New(env, ev.fds.size());
+    for (size_t i = 0; i < ev.fds.size(); i++) a.Set(i, ev.fds[i]);
+    o.Set("fds", a);
+  }
+  if (ev.error) {
+    o.Set("errno", ev.error);
+    o.Set("code", strerrorname_np(-ev.error) ? strerrorname_np(-ev.error) : "EUNKNOWN");
+  }
+  return o;
+}
+
+class Loop : public Napi::ObjectWrap<Loop> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Loop",
+                       {InstanceMethod("start", &Loop::Start), InstanceMethod("stop", &Loop::Stop),
+                        InstanceMethod("addProcess", &Loop::AddProcess),
+                        InstanceMethod("respond", &Loop::Respond), InstanceMethod("stats", &Loop::Stats)});
+  }
+
+  // new Loop(listenerFd, {verdictTimeoutMs, firstByteTimeoutMs, peekBytes, peek}, onEvent)
+  Loop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loop>(info) {
+    Napi::Env env = info.Env();
+    int listener = IntArg(info, 0);
+    if (info.Length() < 3 || !info[1].IsObject() || !info[2].IsFunction())
+      throw Napi::TypeError::New(env, "new Loop(listenerFd, options, onEvent)");
+    auto o = info[1].As<Napi::Object>();
+    LoopOptions opts;
+    auto num = [&](const char* k, int def) {
+      return o.Has(k) && o.Get(k).IsNumber() ? o.Get(k).As<Napi::Number>().Int32Value() : def;
+    };
+    opts.verdict_timeout_ms = num("verdictTimeoutMs", opts.verdict_timeout_ms);
+    opts.first_byte_timeout_ms = num("firstByteTimeoutMs", opts.first_byte_timeout_ms);
+    opts.peek_bytes = num("peekBytes", opts.peek_bytes);
+    opts.peek = !o.Has("peek") || o.Get("peek").ToBoolean();
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "vhqos-notify", 0, 1);
+    auto tsfn = tsfn_;
+    loop_ = std::make_unique<NotifyLoop>(listener, opts, [tsfn](LoopEvent* ev) mutable {
+      bool last = ev->kind == EventKind::Hup || ev->kind == EventKind::Stopped;
+      napi_status st = tsfn.NonBlockingCall(ev, [](Napi::Env env, Napi::Function cb, LoopEvent* e) {
+        std::unique_ptr<LoopEvent> owned(e);
+        if (env == nullptr || cb.IsEmpty()) return;
+        try {
+          cb.Call({EventToJs(env, *owned)});
+        } catch (const Napi::Error&) {
+          // Policy errors are policy's to handle; the verdict timeout keeps the target safe.
+        }
+      });
+      if (st != napi_ok) delete ev;
+      if (last) tsfn.Release();
+    });
+  }
+
+  ~Loop() override {
+    if (loop_) loop_->stop();
+  }
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    int rc = loop_->start();
+    if (rc < 0) ThrowSys(info.Env(), rc, "epoll_ctl");
+    return info.Env().Undefined();
+  }
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    loop_->stop();
+    return info.Env().Undefined();
+  }
+  Napi::Value AddProcess(const Napi::CallbackInfo& info) {
+    int rc = loop_->add_process(IntArg(info, 0));
+    if (rc < 0) ThrowSys(info.Env(), rc, "pidfd_open");
+    return info.Env().Undefined();
+  }
+  Napi::Value Respond(const Napi::CallbackInfo& info) {
+    uint64_t id = IdArg(info, 0);
+    bool quiet = info.Length() > 1 && info[1].ToBoolean();
+    return Napi::Boolean::New(info.Env(), loop_->respond(id, quiet));
+  }
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    LoopStats s = loop_->stats();
+    auto o = Napi::Object::New(info.Env());
+    o.Set("notifications", static_cast<double>(s.notifications));
+    o.Set("fast", static_cast<double>(s.fast));
+    o.Set("quietInspections", static_cast<double>(s.quiet_inspections));
+    o.Set("events", static_cast<double>(s.events));
+    o.Set("verdicts", static_cast<double>(s.verdicts));
+    o.Set("timeouts", static_cast<double>(s.timeouts));
+    o.Set("parked", static_cast<double>(s.parked));
+    o.Set("sendErrors", static_cast<double>(s.send_errors));
+    o.Set("running", loop_->running());
+    return o;
+  }
+
+  std::unique_ptr<NotifyLoop> loop_;
+  Napi::ThreadSafeFunction tsfn_;
+};
+
+std::vector<std::string> StringArray(Napi::Env env, Napi::Value v) {
+  std::vector<std::string> out;
+  if (!v.IsArray()) throw Napi::TypeError::New(env, "expected an array of strings");
+  auto a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).ToString().Utf8Value());
+  return out;
+}
+
+// spawn({file, argv, env, cwd?, stdio?: [fd|null x3], newProcessGroup?})
+Napi::Value Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "spawn(options)");
+  auto o = info[0].As<Napi::Object>();
+  SpawnRequest req;
+  req.file = o.Get("file").ToString().Utf8Value();
+  req.argv = StringArray(env, o.Get("argv"));
+  req.envp = StringArray(env, o.Get("env"));
+  if (o.Has("cwd") && o.Get("cwd").IsString()) req.cwd = o.Get("cwd").ToString().Utf8Value();
+  if (o.Has("stdio") && o.Get("stdio").IsArray()) {
+    auto s = o.Get("stdio").As<Napi::Array>();
+    for (uint32_t i = 0; i < 3 && i < s.Length(); i++)
+      if (s.Get(i).IsNumber()) req.stdio[i] = s.Get(i).As<Napi::Number>().Int32Value();
+  }
+  if (o.Has("newProcessGroup")) req.new_process_group = o.Get("newProcessGroup").ToBoolean();
+  SpawnResult res;
+  const char* failed = "spawn";
+  int rc = spawn_supervised(req, res, &failed);
+  if (rc < 0) ThrowSys(env, rc, failed);
+  auto r = Napi::Object::New(env);
+  r.Set("pid", res.pid);
+  r.Set("pidfd", res.pidfd);
+  r.Set("listener", res.listener);
+  r.Set("syncWakeup", res.sync_wakeup);
+  return r;
+}
+
+Napi::Value StartKeeper(const Napi::CallbackInfo& info) {
+  int pipe_fd = -1;
+  int pid = start_keeper(IntArg(info, 0), &pipe_fd);
+  if (pid < 0) ThrowSys(info.Env(), pid, "fork");
+  auto r = Napi::Object::New(info.Env());
+  r.Set("pid", pid);
+  r.Set("pipeFd", pipe_fd);
+  return r;
+}
+
+// Non-blocking reap of a child by pidfd: null while it runs.
+Napi::Value WaitExit(const Napi::CallbackInfo& info) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  if (waitid(static_cast<idtype_t>(3) /*P_PIDFD*/, IntArg(info, 0), &si, WEXITED | WNOHANG) < 0)
+    ThrowSys(info.Env(), -errno, "waitid");
+  if (si.si_pid == 0) return info.Env().Null();
+  auto r = Napi::Object::New(info.Env());
+  if (si.si_code == CLD_EXITED) {
+    r.Set("code", si.si_status);
+    r.Set("signal", info.Env().Null());
+  } else {
+    r.Set("code", info.Env().Null());
+    r.Set("signal", si.si_status);
+  }
+  return r;
+}
+
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  int rc = sys_pidfd_open(IntArg(info, 0));
+  if (rc < 0) ThrowSys(info.Env(), rc, "pidfd_open");
+  return Napi::Number::New(info.Env(), rc);
+}
+
+Napi::Value PidfdGetfd(const Napi::CallbackInfo& info) {
+  int rc = sys_pidfd_getfd(IntArg(info, 0), IntArg(info, 1));
+  if (rc < 0) ThrowSys(info.Env(), rc, "pidfd_getfd");
+  return Napi::Number::New(info.Env(), rc);
+}
+
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
+  long rc = syscall(SYS_pidfd_send_signal, IntArg(info, 0), IntArg(info, 1), nullptr, 0);
+  if (rc < 0) ThrowSys(info.Env(), -errno, "pidfd_send_signal");
+  return info.Env().Undefined();
+}
+
+Napi::Value DescribeFd(const Napi::CallbackInfo& info) {
+  FdFacts f;
+  int rc = describe_fd(IntArg(info, 0), f);
+  if (rc < 0) ThrowSys(info.Env(), rc, "fstat");
+  return FactsToJs(info.Env(), f);
+}
+
+Napi::Value Peek(const Napi::CallbackInfo& info) {
+  std::vector<uint8_t> out;
+  ssize_t n = peek_bytes(IntArg(info, 0), out, static_cast<size_t>(IntArg(info, 1)));
+  if (n < 0) ThrowSys(info.Env(), static_cast<int>(n), "recv");
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), out.data(), out.size());
+}
+
+Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
+  std::vector<uint8_t> out;
+  int pid = IntArg(info, 0);
+  uint64_t addr = IdArg(info, 1);
+  int len = IntArg(info, 2);
+  if (len < 0 || len > (1 << 20)) throw Napi::RangeError::New(info.Env(), "readMemory: len must be 0..1MiB");
+  ssize_t n = read_target_memory(pid, addr, len, out);
+  if (n < 0) ThrowSys(info.Env(), static_cast<int>(n), "process_vm_readv");
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), out.data(), out.size());
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  if (close(IntArg(info, 0)) < 0) ThrowSys(info.Env(), -errno, "close");
+  return info.Env().Undefined();
+}
+
+Napi::Value NotifIdValid(const Napi::CallbackInfo& info) {
+  uint64_t id = IdArg(info, 1);
+  return Napi::Boolean::New(info.Env(), ioctl(IntArg(info, 0), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0);
+}
+
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  Features f = probe_features();
+  auto o = Napi::Object::New(info.Env());
+  o.Set("userNotif", f.user_notif);
+  o.Set("newListener", f.new_listener);
+  o.Set("syncWakeup", f.sync_wakeup);
+  o.Set("waitKillableRecv", f.wait_killable_recv);
+  o.Set("addfd", f.addfd);
+  o.Set("addfdSend", f.addfd_send);
+  o.Set("pidfdOpen", f.pidfd_open);
+  o.Set("pidfdGetfd", f.pidfd_getfd);
+  if (f.listener_errno) {
+    const char* n = strerrorname_np(f.listener_errno);
+    o.Set("listenerError", n ? n : "EUNKNOWN");
+  }
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Loop", Loop::Init(env));
+  exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("startKeeper", Napi::Function::New(env, StartKeeper));
+  exports.Set("waitExit", Napi::Function::New(env, WaitExit));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("pidfdGetfd", Napi::Function::New(env, PidfdGetfd));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
+  exports.Set("describeFd", Napi::Function::New(env, DescribeFd));
+  exports.Set("peek", Napi::Function::New(env, Peek));
+  exports.Set("readMemory", Napi::Function::New(env, ReadMemory));
+  exports.Set("close", Napi::Function::New(env, CloseFd));
+  exports.Set("notifIdValid", Napi::Function::New(env, NotifIdValid));
+  exports.Set("probe", Napi::Function::New(env, Probe));
+  auto names = Napi::Array::New(env, kTrappedSyscallCount + 1);
+  for (int i = 0; i < kTrappedSyscallCount; i++) names.Set(i, kTrappedSyscalls[i]);
+  names.Set(kTrappedSyscallCount, "fcntl");
+  exports.Set("trappedSyscalls", names);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(vhqos, Init)

@@ -1,0 +1,65 @@
+#include "filter.h"
+
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <cerrno>
+
+namespace vhqos {
+
+// Why each syscall is trapped (the supervisor's lineage tables, patent FIG. 2-6):
+//   accept, accept4           a process takes a connection (channel table, counters)
+//   clone, clone3, fork, vfork a process makes a child that inherits connections (parent->child table)
+//   dup, dup2, dup3, fcntl    an fd is copied, e.g. inetd's dup2(conn, 0) (fd copy table);
+//                             fcntl only for F_DUPFD / F_DUPFD_CLOEXEC
+//   read, readv, recvfrom, recvmsg  the first read of a connection: classify it and move
+//                             the process into its vhost's cgroup *before* the data is read
+//   close, close_range        reset the read flags of an fd (its number may be reused)
+//   execve, execveat          exec closes CLOEXEC fds and replaces the program: reset read flags
+const char* const kTrappedSyscalls[] = {
+    "accept", "accept4", "clone", "clone3", "fork",  "vfork", "dup",   "dup2",  "dup3",
+    "read",   "readv",   "recvfrom", "recvmsg", "close", "close_range", "execve", "execveat"};
+const int kTrappedSyscallCount = sizeof(kTrappedSyscalls) / sizeof(kTrappedSyscalls[0]);
+
+int build_notify_filter(std::vector<sock_filter>& out) {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (!ctx) return -ENOMEM;
+  int rc = 0;
+  // Foreign-architecture (e.g. i386) syscalls are allowed, not killed: vhqos
+  // must never break the server; such processes are simply not supervised.
+  rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW);
+  for (int i = 0; rc == 0 && i < kTrappedSyscallCount; i++) {
+    int nr = seccomp_syscall_resolve_name(kTrappedSyscalls[i]);
+    if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
+    rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, nr, 0);
+  }
+  int fcntl_nr = seccomp_syscall_resolve_name("fcntl");
+  if (rc == 0)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, fcntl_nr, 1, SCMP_A1(SCMP_CMP_EQ, F_DUPFD));
+  if (rc == 0)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, fcntl_nr, 1, SCMP_A1(SCMP_CMP_EQ, F_DUPFD_CLOEXEC));
+  // libseccomp 2.5 exports BPF only to an fd: go through a memfd.
+  int mfd = -1;
+  if (rc == 0) {
+    mfd = memfd_create("vhqos-bpf", MFD_CLOEXEC);
+    if (mfd < 0) rc = -errno;
+  }
+  if (rc == 0) rc = seccomp_export_bpf(ctx, mfd);
+  if (rc == 0) {
+    struct stat st;
+    if (fstat(mfd, &st) < 0) {
+      rc = -errno;
+    } else {
+      out.resize(st.st_size / sizeof(sock_filter));
+      ssize_t n = pread(mfd, out.data(), out.size() * sizeof(sock_filter), 0);
+      if (n != static_cast<ssize_t>(out.size() * sizeof(sock_filter))) rc = n < 0 ? -errno : -EIO;
+    }
+  }
+  if (mfd >= 0) close(mfd);
+  seccomp_release(ctx);
+  return rc;
+}
+
+}  // namespace vhqos

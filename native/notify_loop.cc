@@ -1,0 +1,575 @@
+#include "notify_loop.h"
+
+#include <linux/audit.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cstdio>
+#include <cstring>
+
+#include "sys.h"
+
+#if defined(__x86_64__)
+#define VHQOS_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define VHQOS_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+namespace vhqos {
+
+namespace {
+
+// epoll tags: kind in the top byte, payload below.
+constexpr uint64_t kTagListener = 1ULL << 56, kTagEvent = 2ULL << 56, kTagPidfd = 3ULL << 56,
+                   kTagParked = 4ULL << 56, kTagMask = 0xffULL << 56;
+
+enum class Sys { Other, Read, Close, CloseRange, Dup, Dup2, Accept, Fork, Exec };
+
+Sys classify(int nr, const char** name) {
+  switch (nr) {
+    case __NR_read: *name = "read"; return Sys::Read;
+    case __NR_readv: *name = "readv"; return Sys::Read;
+    case __NR_recvfrom: *name = "recvfrom"; return Sys::Read;
+    case __NR_recvmsg: *name = "recvmsg"; return Sys::Read;
+    case __NR_close: *name = "close"; return Sys::Close;
+    case __NR_close_range: *name = "close_range"; return Sys::CloseRange;
+    case __NR_dup: *name = "dup"; return Sys::Dup;
+    case __NR_fcntl: *name = "fcntl"; return Sys::Dup;
+    case __NR_dup3: *name = "dup3"; return Sys::Dup2;
+    case __NR_accept4: *name = "accept4"; return Sys::Accept;
+    case __NR_accept: *name = "accept"; return Sys::Accept;
+    case __NR_clone: *name = "clone"; return Sys::Fork;
+    case __NR_clone3: *name = "clone3"; return Sys::Fork;
+    case __NR_execve: *name = "execve"; return Sys::Exec;
+    case __NR_execveat: *name = "execveat"; return Sys::Exec;
+#ifdef __NR_dup2
+    case __NR_dup2: *name = "dup2"; return Sys::Dup2;
+#endif
+#ifdef __NR_fork
+    case __NR_fork: *name = "fork"; return Sys::Fork;
+#endif
+#ifdef __NR_vfork
+    case __NR_vfork: *name = "vfork"; return Sys::Fork;
+#endif
+    default: *name = "?"; return Sys::Other;
+  }
+}
+
+}  // namespace
+
+NotifyLoop::NotifyLoop(int listener, LoopOptions opts, Sink sink)
+    : listener_(listener), opts_(opts), sink_(std::move(sink)) {}
+
+NotifyLoop::~NotifyLoop() {
+  stop();
+  for (auto& [tgid, p] : procs_) close(p.pidfd);
+  if (epfd_ >= 0) close(epfd_);
+  if (evfd_ >= 0) close(evfd_);
+}
+
+int NotifyLoop::start() {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) return -errno;
+  evfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (evfd_ < 0) return -errno;
+  struct epoll_event e = {};
+  e.events = EPOLLIN;
+  e.data.u64 = kTagListener;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, listener_, &e) < 0) return -errno;
+  e.data.u64 = kTagEvent;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &e) < 0) return -errno;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto& [tgid, p] : procs_) {
+      e.data.u64 = kTagPidfd | static_cast<uint32_t>(tgid);
+      epoll_ctl(epfd_, EPOLL_CTL_ADD, p.pidfd, &e);
+    }
+  }
+  running_ = true;
+  thread_ = std::thread([this] { run(); });
+  return 0;
+}
+
+void NotifyLoop::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  uint64_t one = 1;
+  if (write(evfd_, &one, sizeof one) < 0) {
+  }
+  thread_.join();
+}
+
+int NotifyLoop::add_process(pid_t tgid) {
+  std::lock_guard<std::mutex> g(mu_);
+  return add_process_locked(tgid);
+}
+
+int NotifyLoop::add_process_locked(pid_t tgid) {
+  if (procs_.count(tgid)) return 0;
+  int pidfd = sys_pidfd_open(tgid);
+  if (pidfd < 0) return pidfd;
+  procs_[tgid].pidfd = pidfd;
+  if (epfd_ >= 0) {
+    struct epoll_event e = {};
+    e.events = EPOLLIN;
+    e.data.u64 = kTagPidfd | static_cast<uint32_t>(tgid);
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, pidfd, &e);
+  }
+  return 0;
+}
+
+void NotifyLoop::remove_process(pid_t tgid) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = procs_.find(tgid);
+    if (it == procs_.end()) return;
+    close(it->second.pidfd);  // also leaves the epoll set
+    procs_.erase(it);
+    for (auto t = threads_.begin(); t != threads_.end();)
+      t = t->second == tgid ? threads_.erase(t) : std::next(t);
+  }
+  auto* ev = new LoopEvent(EventKind::Exit);
+  ev->tgid = ev->tid = tgid;
+  post(ev);
+}
+
+int NotifyLoop::send_continue(uint64_t id) {
+  struct seccomp_notif_resp r;
+  memset(&r, 0, sizeof r);
+  r.id = id;
+  r.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0) {
+    // ENOENT: the target was killed or the syscall interrupted meanwhile.
+    std::lock_guard<std::mutex> g(mu_);
+    stats_.send_errors++;
+    return -errno;
+  }
+  return 0;
+}
+
+void NotifyLoop::post(LoopEvent* ev) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stats_.events++;
+  }
+  sink_(ev);
+}
+
+bool NotifyLoop::respond(uint64_t id, bool quiet) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return false;
+    Pending p = it->second;
+    pending_.erase(it);
+    stats_.verdicts++;
+    if (quiet && p.fd >= 0) {
+      auto proc = procs_.find(p.tgid);
+      if (proc != procs_.end()) proc->second.fds[p.fd] = kQuiet | kTracked;
+    }
+  }
+  send_continue(id);
+  return true;
+}
+
+LoopStats NotifyLoop::stats() {
+  std::lock_guard<std::mutex> g(mu_);
+  return stats_;
+}
+
+// Maps a notification's thread id to its process. New tasks are registered
+// here (mechanism), and reported to policy as Process events.
+bool NotifyLoop::resolve_task(pid_t tid, pid_t* tgid) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (procs_.count(tid)) {
+      *tgid = tid;
+      return true;
+    }
+    auto t = threads_.find(tid);
+    if (t != threads_.end()) {
+      // A thread id can be reused once the thread is gone: confirm it.
+      char path[64];
+      snprintf(path, sizeof path, "/proc/%d/task/%d", t->second, tid);
+      struct stat st;
+      if (stat(path, &st) == 0) {
+        *tgid = t->second;
+        return true;
+      }
+      threads_.erase(t);
+    }
+  }
+  pid_t tg = 0, ppid = 0;
+  if (task_ids(tid, &tg, &ppid) < 0) return false;
+  bool new_proc = false;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!procs_.count(tg)) {
+      if (tg != tid) {
+        pid_t t2, pp2;
+        if (task_ids(tg, &t2, &pp2) == 0) ppid = pp2;
+      }
+      if (add_process_locked(tg) < 0) return false;
+      new_proc = true;
+    }
+    if (tg != tid) threads_[tid] = tg;
+  }
+  if (new_proc) {
+    auto* ev = new LoopEvent(EventKind::Process);
+    ev->tid = tid;
+    ev->tgid = tg;
+    ev->ppid = ppid;
+    post(ev);
+  }
+  *tgid = tg;
+  return true;
+}
+
+void NotifyLoop::deliver(LoopEvent* ev, pid_t tgid, int fd) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    pending_[ev->id] = Pending{now_ms() + opts_.verdict_timeout_ms, tgid, fd};
+  }
+  ev->needs_verdict = true;
+  post(ev);
+}
+
+void NotifyLoop::inspect_read(struct seccomp_notif& n, pid_t tgid, int fd, const char* name) {
+  int pidfd;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    pidfd = procs_[tgid].pidfd;
+  }
+  int local = sys_pidfd_getfd(pidfd, fd);
+  if (local < 0) {  // not open (the read will fail by itself) or process gone
+    send_continue(n.id);
+    return;
+  }
+  FdFacts facts;
+  if (describe_fd(local, facts) < 0 || !is_connection(facts)) {
+    // Files, pipes, unix and listening sockets never carry a request: stay quiet.
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto p = procs_.find(tgid);
+      if (p != procs_.end()) p->second.fds[fd] = kQuiet;
+      stats_.quiet_inspections++;
+    }
+    close(local);
+    send_continue(n.id);
+    return;
+  }
+  auto* ev = new LoopEvent(EventKind::Read);
+  ev->id = n.id;
+  ev->tid = n.pid;
+  ev->tgid = tgid;
+  ev->fd = fd;
+  ev->syscall = name;
+  ev->facts = facts;
+  if (opts_.peek) {
+    ssize_t r = peek_bytes(local, ev->bytes, opts_.peek_bytes);
+    ev->peek_result = static_cast<int>(r);
+    if (r == -EAGAIN && !facts.nonblocking) {
+      // A blocking read would wait for the request anyway: wait for its first
+      // bytes here, without holding up other notifications.
+      uint64_t seq = next_parked_++;
+      Parked pk{n, tgid, fd, local, facts, now_ms(), now_ms() + opts_.first_byte_timeout_ms, name};
+      struct epoll_event e = {};
+      e.events = EPOLLIN | EPOLLRDHUP;
+      e.data.u64 = kTagParked | seq;
+      if (epoll_ctl(epfd_, EPOLL_CTL_ADD, local, &e) == 0) {
+        parked_.emplace(seq, pk);
+        {
+          std::lock_guard<std::mutex> g(mu_);
+          stats_.parked++;
+        }
+        delete ev;
+        return;
+      }
+    }
+  }
+  close(local);
+  deliver(ev, tgid, fd);
+}
+
+void NotifyLoop::finish_parked(uint64_t seq, bool timed_out) {
+  auto it = parked_.find(seq);
+  if (it == parked_.end()) return;
+  Parked pk = it->second;
+  parked_.erase(it);
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, pk.local_fd, nullptr);
+  auto* ev = new LoopEvent(EventKind::Read);
+  ev->id = pk.notif.id;
+  ev->tid = pk.notif.pid;
+  ev->tgid = pk.tgid;
+  ev->fd = pk.fd;
+  ev->syscall = pk.syscall;
+  ev->facts = pk.facts;
+  ssize_t r = peek_bytes(pk.local_fd, ev->bytes, opts_.peek_bytes);
+  ev->peek_result = static_cast<int>(r);
+  ev->waited_ms = static_cast<int>(now_ms() - pk.started);
+  (void)timed_out;
+  close(pk.local_fd);
+  deliver(ev, pk.tgid, pk.fd);
+}
+
+void NotifyLoop::handle(struct seccomp_notif& n) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stats_.notifications++;
+  }
+#ifdef VHQOS_AUDIT_ARCH
+  if (n.data.arch != VHQOS_AUDIT_ARCH) {  // foreign ABI: not supervised
+    send_continue(n.id);
+    return;
+  }
+#endif
+  const char* name;
+  Sys kind = classify(n.data.nr, &name);
+  pid_t tgid;
+  if (kind == Sys::Other || !resolve_task(n.pid, &tgid)) {
+    send_continue(n.id);
+    return;
+  }
+  int fd = static_cast<int>(n.data.args[0]);
+  auto simple = [&](EventKind k, int fd1, int fd2) {
+    auto* ev = new LoopEvent(k);
+    ev->id = n.id;
+    ev->tid = n.pid;
+    ev->tgid = tgid;
+    ev->syscall = name;
+    ev->fd = fd1;
+    ev->fd2 = fd2;
+    return ev;
+  };
+  switch (kind) {
+    case Sys::Read: {
+      bool quiet = false;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        auto& fds = procs_[tgid].fds;
+        auto it = fds.find(fd);
+        quiet = it != fds.end() && (it->second & kQuiet);
+        if (quiet) stats_.fast++;
+      }
+      if (quiet) {
+        send_continue(n.id);
+        return;
+      }
+      inspect_read(n, tgid, fd, name);
+      return;
+    }
+    case Sys::Close: {
+      bool tracked = false;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        auto& fds = procs_[tgid].fds;
+        auto it = fds.find(fd);
+        if (it != fds.end()) {
+          tracked = it->second & kTracked;
+          fds.erase(it);
+        }
+        stats_.fast++;
+      }
+      send_continue(n.id);
+      if (tracked) post(simple(EventKind::Close, fd, -1));
+      return;
+    }
+    case Sys::CloseRange: {
+      auto* ev = simple(EventKind::Close, -1, -1);
+      uint64_t first = n.data.args[0], last = n.data.args[1];
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        auto& fds = procs_[tgid].fds;
+        for (auto it = fds.begin(); it != fds.end();) {
+          if (static_cast<uint64_t>(it->first) >= first && static_cast<uint64_t>(it->first) <= last) {
+            if (it->second & kTracked) ev->fds.push_back(it->first);
+            it = fds.erase(it);
+          } else {
+            ++it;
+          }
+        }
+      }
+      send_continue(n.id);
+      if (ev->fds.empty()) delete ev;
+      else post(ev);
+      return;
+    }
+    case Sys::Dup2: {
+      int newfd = static_cast<int>(n.data.args[1]);
+      bool report = false;
+      if (newfd != fd) {
+        std::lock_guard<std::mutex> g(mu_);
+        auto& fds = procs_[tgid].fds;
+        auto old = fds.find(fd);
+        auto prev = fds.find(newfd);
+        report = (old != fds.end() && (old->second & kTracked)) ||
+                 (prev != fds.end() && (prev->second & kTracked));
+        // newfd now names old's file: it inherits old's state (or none).
+        if (old != fds.end()) fds[newfd] = old->second;
+        else if (prev != fds.end()) fds.erase(prev);
+      }
+      send_continue(n.id);
+      if (report) post(simple(EventKind::Dup, fd, newfd));
+      return;
+    }
+    case Sys::Dup: {
+      bool report;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        auto& fds = procs_[tgid].fds;
+        auto old = fds.find(fd);
+        report = old != fds.end() && (old->second & kTracked);
+      }
+      send_continue(n.id);
+      if (report) post(simple(EventKind::Dup, fd, -1));
+      return;
+    }
+    case Sys::Accept: {
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        procs_[tgid].accept_pending = true;
+      }
+      send_continue(n.id);
+      post(simple(EventKind::Accept, fd, -1));
+      return;
+    }
+    case Sys::Fork: {
+      uint64_t flags = n.data.nr == __NR_clone ? n.data.args[0] : 0;
+      if (flags & CLONE_THREAD) {  // a new thread: registered on its first trap
+        send_continue(n.id);
+        return;
+      }
+      bool scan;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        scan = procs_[tgid].accept_pending;
+        procs_[tgid].accept_pending = false;
+      }
+      auto* ev = simple(EventKind::Fork, -1, -1);
+      ev->flags = flags;
+      if (scan) {
+        // fork-after-accept: policy looks at the new connection while the
+        // parent still holds it, so the child's channel is known.
+        deliver(ev, tgid, -1);
+      } else {
+        send_continue(n.id);
+        post(ev);
+      }
+      return;
+    }
+    case Sys::Exec: {
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        procs_[tgid].fds.clear();  // CLOEXEC fds close and the program changes
+      }
+      send_continue(n.id);
+      post(simple(EventKind::Exec, -1, -1));
+      return;
+    }
+    default:
+      send_continue(n.id);
+  }
+}
+
+void NotifyLoop::sweep_timeouts() {
+  std::vector<uint64_t> expired;
+  int64_t now = now_ms();
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline <= now) {
+        expired.push_back(it->first);
+        it = pending_.erase(it);
+        stats_.timeouts++;
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (uint64_t id : expired) {
+    send_continue(id);  // fail open
+    auto* ev = new LoopEvent(EventKind::Timeout);
+    ev->id = id;
+    post(ev);
+  }
+  std::vector<uint64_t> late;
+  for (auto& [seq, pk] : parked_)
+    if (pk.deadline <= now) late.push_back(seq);
+  for (uint64_t seq : late) finish_parked(seq, true);
+}
+
+int NotifyLoop::next_timeout_ms() {
+  int64_t next = INT64_MAX, now = now_ms();
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto& [id, p] : pending_) next = std::min(next, p.deadline);
+  }
+  for (auto& [seq, pk] : parked_) next = std::min(next, pk.deadline);
+  if (next == INT64_MAX) return -1;
+  return static_cast<int>(std::max<int64_t>(0, next - now) + 1);
+}
+
+void NotifyLoop::run() {
+  struct seccomp_notif_sizes sz;
+  sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sz);
+  std::vector<char> buf(std::max<size_t>(sz.seccomp_notif, sizeof(struct seccomp_notif)));
+  auto* n = reinterpret_cast<struct seccomp_notif*>(buf.data());
+  struct epoll_event evs[64];
+  bool hup = false;
+  while (!stopping_ && !hup) {
+    int cnt = epoll_wait(epfd_, evs, 64, next_timeout_ms());
+    if (cnt < 0) {
+      if (errno == EINTR) continue;
+      auto* ev = new LoopEvent(EventKind::Error);
+      ev->error = -errno;
+      ev->syscall = "epoll_wait";
+      post(ev);
+      break;
+    }
+    for (int i = 0; i < cnt && !stopping_; i++) {
+      uint64_t tag = evs[i].data.u64 & kTagMask, val = evs[i].data.u64 & ~kTagMask;
+      if (tag == kTagPidfd) {
+        remove_process(static_cast<pid_t>(val));
+      } else if (tag == kTagParked) {
+        finish_parked(val, false);
+      } else if (tag == kTagListener) {
+        if (!(evs[i].events & EPOLLIN)) {  // POLLHUP: every target has exited
+          hup = true;
+          continue;
+        }
+        memset(n, 0, buf.size());
+        if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_RECV, n) < 0) {
+          if (errno == EINTR || errno == ENOENT) continue;
+          auto* ev = new LoopEvent(EventKind::Error);
+          ev->error = -errno;
+          ev->syscall = "SECCOMP_IOCTL_NOTIF_RECV";
+          post(ev);
+          hup = true;
+          continue;
+        }
+        handle(*n);
+      }
+    }
+    sweep_timeouts();
+  }
+  // Leave nothing waiting: parked and pending notifications continue.
+  for (auto& [seq, pk] : parked_) {
+    send_continue(pk.notif.id);
+    close(pk.local_fd);
+  }
+  parked_.clear();
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto& [id, p] : pending_) ids.push_back(id);
+    pending_.clear();
+  }
+  for (uint64_t id : ids) send_continue(id);
+  running_ = false;
+  post(new LoopEvent(hup ? EventKind::Hup : EventKind::Stopped));
+}
+
+}  // namespace vhqos

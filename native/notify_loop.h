@@ -1,0 +1,117 @@
+// The notification loop: one native thread per listener. Repetitive cases
+// are answered here (the fast path); everything that needs policy becomes an
+// ordered event for TypeScript, which answers by notification id.
+#pragma once
+#include <linux/seccomp.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "inspect.h"
+
+namespace vhqos {
+
+struct LoopOptions {
+  int verdict_timeout_ms = 2000;     // no answer from policy in time: CONTINUE
+  int first_byte_timeout_ms = 3000;  // blocking first read: wait this long for bytes
+  int peek_bytes = 4096;
+  bool peek = true;                  // false: address-only config, no need to look
+};
+
+enum class EventKind { Read, Fork, Accept, Dup, Close, Exec, Process, Exit, Timeout, Hup, Stopped, Error };
+
+struct LoopEvent {
+  explicit LoopEvent(EventKind k) : kind(k) {}
+  EventKind kind;
+  bool needs_verdict = false;
+  uint64_t id = 0;
+  pid_t tid = 0, tgid = 0, ppid = 0;
+  std::string syscall;
+  int fd = -1, fd2 = -1;
+  uint64_t flags = 0;
+  FdFacts facts;
+  std::vector<uint8_t> bytes;
+  int peek_result = 0;               // bytes peeked, 0 = EOF, or -errno
+  int waited_ms = 0;
+  std::vector<int> fds;              // close_range: tracked fds that closed
+  int error = 0;                     // Error: -errno
+};
+
+struct LoopStats {
+  uint64_t notifications = 0, fast = 0, quiet_inspections = 0, events = 0, verdicts = 0,
+           timeouts = 0, parked = 0, send_errors = 0;
+};
+
+class NotifyLoop {
+ public:
+  using Sink = std::function<void(LoopEvent*)>;  // takes ownership; must not block
+  NotifyLoop(int listener, LoopOptions opts, Sink sink);
+  ~NotifyLoop();
+  int start();
+  // Stops the thread; pending notifications are answered CONTINUE first.
+  void stop();
+  // Registers a process (thread-group leader) the loop may fast-path. 0 or -errno.
+  int add_process(pid_t tgid);
+  // Answers a pending notification. quiet: later reads of that fd need no policy.
+  // Returns false if it was already answered (timed out) or unknown.
+  bool respond(uint64_t id, bool quiet);
+  LoopStats stats();
+  bool running() const { return running_.load(); }
+
+ private:
+  struct Proc {
+    int pidfd = -1;
+    std::unordered_map<int, uint8_t> fds;  // fd -> kQuiet|kTracked
+    bool accept_pending = false;
+  };
+  struct Pending {
+    int64_t deadline;
+    pid_t tgid;
+    int fd;
+  };
+  struct Parked {
+    struct seccomp_notif notif;
+    pid_t tgid;
+    int fd, local_fd;
+    FdFacts facts;
+    int64_t started, deadline;
+    std::string syscall;
+  };
+  static constexpr uint8_t kQuiet = 1, kTracked = 2;
+
+  void run();
+  void handle(struct seccomp_notif& n);
+  bool resolve_task(pid_t tid, pid_t* tgid);
+  int add_process_locked(pid_t tgid);
+  void remove_process(pid_t tgid);
+  void inspect_read(struct seccomp_notif& n, pid_t tgid, int fd, const char* name);
+  void finish_parked(uint64_t seq, bool timed_out);
+  void deliver(LoopEvent* ev, pid_t tgid, int fd);
+  void post(LoopEvent* ev);
+  int send_continue(uint64_t id);
+  void sweep_timeouts();
+  int next_timeout_ms();
+
+  int listener_;
+  LoopOptions opts_;
+  Sink sink_;
+  int epfd_ = -1, evfd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> running_{false}, stopping_{false};
+  std::mutex mu_;  // guards procs_, threads_, pending_, stats_
+  std::unordered_map<pid_t, Proc> procs_;
+  std::unordered_map<pid_t, pid_t> threads_;  // non-leader tid -> tgid
+  std::unordered_map<uint64_t, Pending> pending_;
+  std::unordered_map<uint64_t, Parked> parked_;  // loop thread only
+  uint64_t next_parked_ = 1;
+  LoopStats stats_;
+};
+
+}  // namespace vhqos

@@ -1,0 +1,229 @@
+#include "spawn.h"
+
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cstring>
+
+#include "filter.h"
+#include "sys.h"
+
+namespace vhqos {
+
+namespace {
+
+// Child side: report (errno, optional fd) over the socketpair. Signal-safe.
+void send_status(int sock, int err, int fd) {
+  char buf[CMSG_SPACE(sizeof(int))];
+  memset(buf, 0, sizeof buf);
+  struct iovec io = {&err, sizeof err};
+  struct msghdr m = {};
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  if (fd >= 0) {
+    m.msg_control = buf;
+    m.msg_controllen = sizeof buf;
+    struct cmsghdr* h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(h), &fd, sizeof fd);
+  }
+  while (sendmsg(sock, &m, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+int recv_status(int sock, int* fd_out) {
+  int err = 0;
+  char buf[CMSG_SPACE(sizeof(int))];
+  struct iovec io = {&err, sizeof err};
+  struct msghdr m = {};
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  m.msg_control = buf;
+  m.msg_controllen = sizeof buf;
+  ssize_t n;
+  do n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  if (n != sizeof err) return -EPIPE;  // child died before reporting
+  *fd_out = -1;
+  struct cmsghdr* h = CMSG_FIRSTHDR(&m);
+  if (h && h->cmsg_type == SCM_RIGHTS) memcpy(fd_out, CMSG_DATA(h), sizeof(int));
+  return err ? -err : 0;
+}
+
+[[noreturn]] void child_fail(int sock, int err) {
+  send_status(sock, err, -1);
+  _exit(127);
+}
+
+}  // namespace
+
+int spawn_supervised(const SpawnRequest& req, SpawnResult& res, const char** failed_syscall) {
+  *failed_syscall = "seccomp_export_bpf";
+  std::vector<sock_filter> prog_insns;
+  int rc = build_notify_filter(prog_insns);
+  if (rc < 0) return rc;
+  struct sock_fprog prog = {static_cast<unsigned short>(prog_insns.size()), prog_insns.data()};
+
+  // Everything the child needs is prepared here: no allocation after fork.
+  std::vector<char*> argv, envp;
+  for (auto& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (auto& e : req.envp) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const char* cwd = req.cwd.empty() ? nullptr : req.cwd.c_str();
+
+  *failed_syscall = "socketpair";
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -errno;
+
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  *failed_syscall = "fork";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int sock = sv[1];
+    // Node ignores SIGPIPE and installs handlers: give the server defaults.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, nullptr);
+    if (req.new_process_group) setpgid(0, 0);
+    for (int i = 0; i < 3; i++) {
+      int fd = req.stdio[i];
+      if (fd < 0 || fd == i) {  // inherited stdio must survive exec (Node may mark it CLOEXEC)
+        fcntl(i, F_SETFD, 0);
+      } else if (dup2(fd, i) < 0) {
+        child_fail(sock, errno);
+      }
+    }
+    if (cwd && chdir(cwd) < 0) child_fail(sock, errno);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(sock, errno);
+    int lfd = sys_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    if (lfd < 0) child_fail(sock, -lfd);
+    // From here on every trapped syscall waits for the supervisor, which
+    // starts answering as soon as it has the listener.
+    send_status(sock, 0, lfd);
+    close(lfd);
+    // Node's own descriptors must not leak into the server.
+    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    execve(req.file.c_str(), argv.data(), envp.data());
+    _exit(127);  // the listener is already handed over: the exit code says it
+  }
+  int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return -fork_errno;
+  }
+  int lfd = -1;
+  *failed_syscall = "seccomp";
+  rc = recv_status(sv[0], &lfd);
+  close(sv[0]);
+  if (rc < 0 || lfd < 0) {
+    waitpid(pid, nullptr, 0);
+    return rc < 0 ? rc : -EPROTO;
+  }
+  res.pid = pid;
+  res.listener = lfd;
+  res.pidfd = sys_pidfd_open(pid);
+  __u64 flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
+  res.sync_wakeup = ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags) == 0;
+  if (res.pidfd < 0) {
+    *failed_syscall = "pidfd_open";
+    int err = res.pidfd;
+    kill(pid, SIGKILL);
+    close(lfd);
+    waitpid(pid, nullptr, 0);
+    return err;
+  }
+  return 0;
+}
+
+int start_keeper(int listener, int* keeper_pipe_out) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return -errno;
+  struct seccomp_notif_sizes sz;
+  int rc = sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sz);
+  if (rc < 0) {
+    close(p[0]);
+    close(p[1]);
+    return rc;
+  }
+  // Buffers sized before fork: malloc is not safe in the child of a threaded process.
+  std::vector<char> req_buf(sz.seccomp_notif), resp_buf(sz.seccomp_notif_resp);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int watch = p[0];
+    setsid();  // out of the server's and the supervisor's process groups
+    // Keep only the listener and the pipe.
+    int lfd = fcntl(listener, F_DUPFD_CLOEXEC, 1000);
+    int wfd = fcntl(watch, F_DUPFD_CLOEXEC, 1001);
+    if (lfd < 0 || wfd < 0) _exit(1);
+    syscall(SYS_close_range, 0, 999, 0);
+    syscall(SYS_close_range, 1002, ~0U, 0);
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGHUP, &ign, nullptr);
+    sigaction(SIGINT, &ign, nullptr);
+    sigaction(SIGTERM, &ign, nullptr);  // a group kill must not take the keeper
+    struct pollfd w = {wfd, POLLIN, 0};
+    // Wait until the supervisor is gone (its write end closes: POLLHUP).
+    for (;;) {
+      struct pollfd both[2] = {{wfd, POLLIN, 0}, {lfd, 0, 0}};
+      int n = poll(both, 2, -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) _exit(1);
+      if (both[1].revents & POLLHUP) _exit(0);  // the targets are all gone
+      if (both[0].revents) break;
+    }
+    (void)w;
+    auto* nreq = reinterpret_cast<struct seccomp_notif*>(req_buf.data());
+    auto* nresp = reinterpret_cast<struct seccomp_notif_resp*>(resp_buf.data());
+    for (;;) {
+      struct pollfd l = {lfd, POLLIN, 0};
+      int n = poll(&l, 1, -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) _exit(1);
+      if (!(l.revents & POLLIN)) _exit(0);  // POLLHUP: no target left
+      memset(nreq, 0, sz.seccomp_notif);
+      if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, nreq) < 0) {
+        if (errno == EINTR || errno == ENOENT) continue;
+        _exit(1);
+      }
+      memset(nresp, 0, sz.seccomp_notif_resp);
+      nresp->id = nreq->id;
+      nresp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, nresp);
+    }
+  }
+  int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close(p[0]);
+  if (pid < 0) {
+    close(p[1]);
+    return -fork_errno;
+  }
+  *keeper_pipe_out = p[1];
+  return pid;
+}
+
+}  // namespace vhqos

@@ -1,0 +1,137 @@
+// Loads the native core (prebuilt for this platform, or built from source)
+// and gives its surface a type. The addon throws one kind of error: an Error
+// with `code`, `errno` (negative, Node's convention) and `syscall`.
+import * as path from 'node:path';
+
+export interface SocketFacts {
+  isSocket: boolean;
+  domain: number;
+  type: number;
+  listening: boolean;
+  nonblocking: boolean;
+  inode: number;
+  local?: { ip: string; port: number };
+  peer?: { ip: string; port: number };
+}
+
+interface EventBase {
+  needsVerdict: boolean;
+  id?: bigint;
+  tid?: number;
+  pid?: number;
+  syscall?: string;
+}
+
+/** Events from the notification loop, in the order the kernel delivered them. */
+export type LoopEvent =
+  | (EventBase & { kind: 'read'; id: bigint; pid: number; tid: number; fd: number; socket: SocketFacts; bytes: Buffer; peekResult: number; waitedMs: number })
+  | (EventBase & { kind: 'fork'; pid: number; tid: number; flags?: number })
+  | (EventBase & { kind: 'accept'; pid: number; fd: number })
+  | (EventBase & { kind: 'dup'; pid: number; fd: number; newFd?: number })
+  | (EventBase & { kind: 'close'; pid: number; fd?: number; fds?: number[] })
+  | (EventBase & { kind: 'exec'; pid: number; tid: number })
+  | (EventBase & { kind: 'process'; pid: number; tid: number; ppid: number })
+  | (EventBase & { kind: 'exit'; pid: number })
+  | (EventBase & { kind: 'timeout'; id: bigint })
+  | (EventBase & { kind: 'hup' })
+  | (EventBase & { kind: 'stopped' })
+  | (EventBase & { kind: 'error'; errno: number; code: string; syscall: string });
+
+export interface LoopStats {
+  notifications: number;
+  fast: number;
+  quietInspections: number;
+  events: number;
+  verdicts: number;
+  timeouts: number;
+  parked: number;
+  sendErrors: number;
+  running: boolean;
+}
+
+export interface LoopOptions {
+  verdictTimeoutMs?: number;
+  firstByteTimeoutMs?: number;
+  peekBytes?: number;
+  peek?: boolean;
+}
+
+export interface NativeLoop {
+  start(): void;
+  stop(): void;
+  addProcess(pid: number): void;
+  /** quiet: later reads on that fd are answered natively until it is closed. */
+  respond(id: bigint, quiet?: boolean): boolean;
+  stats(): LoopStats;
+}
+
+export interface Features {
+  userNotif: boolean;
+  newListener: boolean;
+  syncWakeup: boolean;
+  waitKillableRecv: boolean;
+  addfd: boolean;
+  addfdSend: boolean;
+  pidfdOpen: boolean;
+  pidfdGetfd: boolean;
+  listenerError?: string;
+}
+
+export interface SpawnOptions {
+  file: string;
+  argv: string[];
+  env: string[];
+  cwd?: string;
+  stdio?: (number | null)[];
+  newProcessGroup?: boolean;
+}
+
+export interface NativeBinding {
+  Loop: new (listenerFd: number, options: LoopOptions, onEvent: (ev: LoopEvent) => void) => NativeLoop;
+  spawn(opts: SpawnOptions): { pid: number; pidfd: number; listener: number; syncWakeup: boolean };
+  startKeeper(listenerFd: number): { pid: number; pipeFd: number };
+  waitExit(pidfd: number): { code: number | null; signal: number | null } | null;
+  pidfdOpen(pid: number): number;
+  pidfdGetfd(pidfd: number, fd: number): number;
+  pidfdSendSignal(pidfd: number, signal: number): void;
+  describeFd(fd: number): SocketFacts;
+  peek(fd: number, max: number): Buffer;
+  readMemory(pid: number, addr: bigint, len: number): Buffer;
+  close(fd: number): void;
+  notifIdValid(listenerFd: number, id: bigint): boolean;
+  probe(): Features;
+  trappedSyscalls: string[];
+}
+
+/** The typed error every native failure arrives as. */
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+export function isNativeError(e: unknown): e is NativeError {
+  return e instanceof Error && typeof (e as NativeError).syscall === 'string' && typeof (e as NativeError).errno === 'number';
+}
+
+const packageRoot = path.resolve(__dirname, '..', '..');
+
+let cached: NativeBinding | undefined;
+
+/** The addon, loaded once. Throws an actionable error if none fits this machine. */
+export function loadNative(): NativeBinding {
+  if (cached) return cached;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    cached = require('node-gyp-build')(packageRoot) as NativeBinding;
+  } catch (e) {
+    const err = new Error(
+      `vhqos: no native addon for ${process.platform}-${process.arch} (node ${process.versions.node}). ` +
+        `Build one with: apt-get install -y libseccomp-dev g++ make python3 && (cd ${packageRoot} && npx node-gyp rebuild)\n` +
+        `cause: ${(e as Error).message}`,
+    );
+    (err as NodeJS.ErrnoException).code = 'VHQOS_NO_ADDON';
+    throw err;
+  }
+  return cached;
+}
