@@ -1,0 +1,75 @@
+// `vhqos check`: what this machine supports, tried rather than guessed, and
+// whether `vhqos run` can work here (exit status 1 if not).
+import * as os from 'node:os';
+import { loadNative, type Features } from '../native';
+import { detectCgroups, type CgroupDetection } from '../cgroup';
+import { V1_USED, V2_USED } from '../cgroup/detect';
+import { table } from './format';
+
+export interface CheckRow {
+  item: string;
+  ok: boolean;
+  required: boolean;
+  detail: string;
+}
+
+/** Pure: turns probe results into the rows of the report. */
+export function checkRows(f: Features | Error, cg: CgroupDetection | Error, uid: number): CheckRow[] {
+  const rows: CheckRow[] = [];
+  rows.push({ item: 'running as root', ok: uid === 0, required: true, detail: uid === 0 ? 'uid 0' : `uid ${uid}: cgroups and pidfd_getfd need root` });
+  if (f instanceof Error) {
+    rows.push({ item: 'native addon', ok: false, required: true, detail: f.message.split('\n')[0] });
+  } else {
+    rows.push({ item: 'native addon', ok: true, required: true, detail: 'loaded' });
+    const r = (item: string, ok: boolean, required: boolean, yes: string, no: string) => rows.push({ item, ok, required, detail: ok ? yes : no });
+    r('seccomp user notification', f.userNotif, true, 'SECCOMP_RET_USER_NOTIF available', 'kernel lacks SECCOMP_RET_USER_NOTIF (needs Linux >= 5.0)');
+    r('seccomp listener', f.newListener, true, 'a filter with NEW_LISTENER was installed in a test child',
+      `could not install a filter with a listener (${f.listenerError ?? 'unknown'}): seccomp disabled or a container profile forbids it`);
+    r('pidfd_open', f.pidfdOpen, true, 'process identity without pid-reuse races', 'needs Linux >= 5.3');
+    r('pidfd_getfd', f.pidfdGetfd, true, 'inspects the server\'s sockets', 'needs Linux >= 5.6');
+    r('SYNC_WAKE_UP', f.syncWakeup, false, 'fast notification round trips (~10x cheaper)', 'needs Linux >= 6.6: every trapped syscall costs ~17 us instead of ~2 us');
+    r('WAIT_KILLABLE_RECV', f.waitKillableRecv, false, 'available (not needed)', 'not available (not needed)');
+    r('ADDFD_FLAG_SEND', f.addfdSend, false, 'available (not needed)', 'not available (not needed)');
+  }
+  if (cg instanceof Error) {
+    rows.push({ item: 'cgroups', ok: false, required: true, detail: cg.message });
+  } else if (cg.version === 2) {
+    const have = cg.v2?.controllers ?? [];
+    rows.push({ item: 'cgroups', ok: true, required: true, detail: `v2 at ${cg.v2?.mountPoint}` });
+    for (const c of V2_USED)
+      rows.push({ item: `  controller ${c}`, ok: have.includes(c), required: c === 'cpu', detail: have.includes(c) ? 'available' : `not enabled at the root: ${c} settings will be reported and ignored` });
+  } else {
+    const have = cg.v1.flatMap((h) => h.controllers);
+    rows.push({ item: 'cgroups', ok: true, required: true, detail: 'v1 (legacy or hybrid hierarchy)' });
+    for (const c of V1_USED) {
+      const h = cg.v1.find((x) => x.controllers.includes(c));
+      rows.push({ item: `  controller ${c}`, ok: !!h, required: c === 'cpu', detail: h ? `at ${h.mountPoint}` : `not mounted: ${c} settings will be reported and ignored` });
+    }
+  }
+  return rows;
+}
+
+export function checkCommand(opts: { json: boolean }): number {
+  let features: Features | Error;
+  try {
+    features = loadNative().probe();
+  } catch (e) {
+    features = e as Error;
+  }
+  let cg: CgroupDetection | Error;
+  try {
+    cg = detectCgroups();
+  } catch (e) {
+    cg = e as Error;
+  }
+  const rows = checkRows(features, cg, process.getuid?.() ?? -1);
+  const canRun = rows.every((r) => r.ok || !r.required);
+  if (opts.json) {
+    console.log(JSON.stringify({ kernel: os.release(), canRun, rows }, null, 2));
+  } else {
+    console.log(`kernel ${os.release()} (${process.arch})\n`);
+    console.log(table(['check', 'result', 'detail'], rows.map((r) => [r.item, r.ok ? 'ok' : r.required ? 'MISSING' : 'no', r.detail])));
+    console.log(`\n${canRun ? 'vhqos run can work here.' : 'vhqos run cannot work here: fix the MISSING items above.'}`);
+  }
+  return canRun ? 0 : 1;
+}

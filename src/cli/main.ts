@@ -1,0 +1,90 @@
+// The vhqos command line: run, check, validate, status, demo.
+import yargs from 'yargs';
+import { LOG_LEVELS, makeLogger, type LogLevel } from './logger';
+import { runCommand } from './run-command';
+import { checkCommand } from './check-command';
+import { validateCommand } from './validate-command';
+import { statusCommand } from './status-command';
+import { demoCommand } from './demo-command';
+
+export function main(argv: string[]): void {
+  yargs(argv)
+    .scriptName('vhqos')
+    .usage('$0 <command>\n\nPer-virtual-host cgroups for unmodified forking servers.')
+    .command(
+      'run',
+      'run a server under vhqos: vhqos run --config site.yaml -- apache2 -DFOREGROUND',
+      (y) =>
+        y
+          .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'vhost configuration (YAML or JSON)' })
+          .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel })
+          .option('instance', { type: 'string', describe: 'name of the cgroup subtree and status socket (default run-<pid>)' })
+          .option('cgroup-parent', { type: 'string', default: 'vhqos', describe: 'cgroup path to create the instance under' })
+          .usage('$0 run --config FILE [--log-level L] -- COMMAND [ARGS...]'),
+      async (a) => {
+        const command = ((a['--'] as unknown[] | undefined) ?? a._.slice(1)).map(String);
+        process.exitCode = await runCommand({
+          configFile: a.config,
+          command,
+          logger: makeLogger(a['log-level'] as LogLevel),
+          instance: a.instance,
+          cgroupParent: a['cgroup-parent'],
+        });
+      },
+    )
+    .command(
+      'check',
+      'what this kernel and cgroup setup support, and whether `run` can work here',
+      (y) => y.option('json', { type: 'boolean', default: false }),
+      (a) => {
+        process.exitCode = checkCommand({ json: a.json });
+      },
+    )
+    .command(
+      'validate <file>',
+      'validate a configuration file',
+      (y) => y.positional('file', { type: 'string', demandOption: true }),
+      (a) => {
+        process.exitCode = validateCommand(a.file as string);
+      },
+    )
+    .command(
+      'status',
+      'show running supervisors: vhosts, cgroups, processes, connections, lineage tables',
+      (y) =>
+        y
+          .option('instance', { type: 'string' })
+          .option('socket', { type: 'string', describe: 'status socket path' })
+          .option('json', { type: 'boolean', default: false })
+          .option('tables', { type: 'boolean', default: false, describe: 'also print the lineage tables' })
+          .option('watch', { type: 'number', describe: 'refresh every N seconds (live view with CPU %)' }),
+      async (a) => {
+        process.exitCode = await statusCommand(a);
+      },
+    )
+    .command(
+      'demo',
+      'run a bundled forking server with two vhosts under vhqos, load both, show the CPU split live',
+      (y) =>
+        y
+          .option('seconds', { type: 'number', default: 20 })
+          .option('port', { type: 'number', default: 18080 })
+          .option('log-level', { choices: LOG_LEVELS, default: 'warn' as LogLevel }),
+      async (a) => {
+        process.exitCode = await demoCommand({ seconds: a.seconds, port: a.port, logger: makeLogger(a['log-level'] as LogLevel) });
+      },
+    )
+    .parserConfiguration({ 'populate--': true })
+    .demandCommand(1, 'Give a command: run, check, validate, status or demo.')
+    .strict()
+    .help()
+    .fail((msg, err, y) => {
+      if (err) {
+        console.error(`vhqos: ${err.message}`);
+      } else {
+        console.error(`vhqos: ${msg}\nRun vhqos --help for usage.`); void y;
+      }
+      process.exit(2);
+    })
+    .parse();
+}

@@ -1,0 +1,187 @@
+// The patent's association tables (FIG. 4-5), kept by the supervisor:
+//   channels    (425) which process accepted/first held which connection, its local address, its vhost
+//   children    (427) parent pid -> child pids
+//   fdCopies    (429) (pid, fd) -> the fds that are dups of it
+//   readFlags   (501) (pid, fd) -> the vhost already applied; reset by close, dup2-over, close_range, exec
+// Connections are keyed by the socket's inode: it names the open socket itself, so
+// it survives fork, dup and exec and cannot be confused by fd-number reuse.
+// Processes are keyed by pid and forgotten on exit (the native loop watches a
+// pidfd per process, so a reused pid is a new entry).
+import type { ClassifiedBy } from '../types';
+
+export interface ChannelRecord {
+  inode: number;
+  /** Process and fd where vhqos first saw the connection (the acceptor for fork-after-accept). */
+  pid: number;
+  fd: number;
+  local: { ip: string; port: number };
+  peer?: { ip: string; port: number };
+  vhost: string | null;
+  by: ClassifiedBy;
+  detail?: string;
+  /** Number of reads classified on this connection (one per process that read it). */
+  uses: number;
+  since: number;
+}
+
+export interface ProcessRecord {
+  pid: number;
+  ppid: number;
+  /** Group vhqos last moved it into; null when unknown (e.g. just forked). */
+  group: string | null;
+  accepts: number;
+  execs: number;
+  since: number;
+}
+
+export interface FdCopy {
+  pid: number;
+  fd: number;
+  /** -1 when the copy's number is not known yet (dup / F_DUPFD). */
+  newFd: number;
+  syscall: string;
+}
+
+export interface TablesSnapshot {
+  channels: ChannelRecord[];
+  processes: ProcessRecord[];
+  children: { parent: number; children: number[] }[];
+  fdCopies: FdCopy[];
+  readFlags: { pid: number; fd: number; vhost: string | null; inode: number }[];
+}
+
+const key = (pid: number, fd: number) => `${pid}:${fd}`;
+
+export class LineageTables {
+  private readonly channels = new Map<number, ChannelRecord>();
+  private readonly processes = new Map<number, ProcessRecord>();
+  private readonly children = new Map<number, Set<number>>();
+  private readonly fdCopies = new Map<string, FdCopy[]>();
+  private readonly readFlags = new Map<string, { vhost: string | null; inode: number }>();
+
+  /** @param maxChannels closed connections are not reported, so old entries are evicted oldest-first. */
+  constructor(private readonly maxChannels = 4096, private readonly now: () => number = Date.now) {}
+
+  // --- processes (427) ---
+  addProcess(pid: number, ppid: number, group: string | null = null): ProcessRecord {
+    const rec: ProcessRecord = { pid, ppid, group, accepts: 0, execs: 0, since: this.now() };
+    this.processes.set(pid, rec);
+    if (ppid > 0 && this.processes.has(ppid)) {
+      let set = this.children.get(ppid);
+      if (!set) this.children.set(ppid, (set = new Set()));
+      set.add(pid);
+    }
+    return rec;
+  }
+
+  process(pid: number): ProcessRecord | undefined {
+    return this.processes.get(pid);
+  }
+
+  /** Forget an exited process, its children edge, its fd state. */
+  removeProcess(pid: number): void {
+    const rec = this.processes.get(pid);
+    this.processes.delete(pid);
+    this.children.delete(pid);
+    if (rec) this.children.get(rec.ppid)?.delete(pid);
+    this.clearFdsOf(pid);
+  }
+
+  setGroup(pid: number, group: string): void {
+    const rec = this.processes.get(pid);
+    if (rec) rec.group = group;
+  }
+
+  countAccept(pid: number): void {
+    const rec = this.processes.get(pid);
+    if (rec) rec.accepts++;
+  }
+
+  // --- channels (425) ---
+  channel(inode: number): ChannelRecord | undefined {
+    return this.channels.get(inode);
+  }
+
+  recordChannel(rec: Omit<ChannelRecord, 'uses' | 'since'>): ChannelRecord {
+    const old = this.channels.get(rec.inode);
+    const next: ChannelRecord = { ...rec, uses: old ? old.uses : 0, since: old ? old.since : this.now() };
+    this.channels.delete(rec.inode); // re-insert: Map order is our eviction order
+    this.channels.set(rec.inode, next);
+    while (this.channels.size > this.maxChannels) {
+      const oldest = this.channels.keys().next().value as number;
+      this.channels.delete(oldest);
+    }
+    return next;
+  }
+
+  // --- read flags (501) ---
+  readFlag(pid: number, fd: number) {
+    return this.readFlags.get(key(pid, fd));
+  }
+
+  setReadFlag(pid: number, fd: number, vhost: string | null, inode: number): void {
+    this.readFlags.set(key(pid, fd), { vhost, inode });
+    const ch = this.channels.get(inode);
+    if (ch) ch.uses++;
+  }
+
+  /** close / close_range / dup2-over: the fd number no longer names that connection. */
+  clearFd(pid: number, fd: number): void {
+    this.readFlags.delete(key(pid, fd));
+    this.fdCopies.delete(key(pid, fd));
+  }
+
+  /** exec (CLOEXEC fds close, the program changes) and exit. */
+  clearFdsOf(pid: number): void {
+    const prefix = `${pid}:`;
+    for (const k of this.readFlags.keys()) if (k.startsWith(prefix)) this.readFlags.delete(k);
+    for (const k of this.fdCopies.keys()) if (k.startsWith(prefix)) this.fdCopies.delete(k);
+  }
+
+  recordExec(pid: number): void {
+    const rec = this.processes.get(pid);
+    if (rec) rec.execs++;
+    this.clearFdsOf(pid);
+  }
+
+  // --- fd copies (429) ---
+  recordDup(pid: number, fd: number, newFd: number, syscall: string): void {
+    if (newFd >= 0) this.clearFd(pid, newFd); // dup2 over an fd closes what it named
+    const list = this.fdCopies.get(key(pid, fd)) ?? [];
+    list.push({ pid, fd, newFd, syscall });
+    if (list.length > 64) list.shift();
+    this.fdCopies.set(key(pid, fd), list);
+    // The copy names the same connection: it carries the same read flag.
+    const flag = this.readFlags.get(key(pid, fd));
+    if (flag && newFd >= 0) this.readFlags.set(key(pid, newFd), { ...flag });
+  }
+
+  /** Pids vhqos believes are in `group` right now. */
+  pidsIn(group: string): number[] {
+    const out: number[] = [];
+    for (const p of this.processes.values()) if (p.group === group) out.push(p.pid);
+    return out;
+  }
+
+  /** Connections classified to each vhost (null = default) that are still in the table. */
+  connectionCounts(): Map<string | null, number> {
+    const counts = new Map<string | null, number>();
+    for (const c of this.channels.values()) counts.set(c.vhost, (counts.get(c.vhost) ?? 0) + 1);
+    return counts;
+  }
+
+  snapshot(): TablesSnapshot {
+    return {
+      channels: [...this.channels.values()].map((c) => ({ ...c })),
+      processes: [...this.processes.values()].map((p) => ({ ...p })),
+      children: [...this.children.entries()]
+        .filter(([, s]) => s.size > 0)
+        .map(([parent, s]) => ({ parent, children: [...s] })),
+      fdCopies: [...this.fdCopies.values()].flat().map((c) => ({ ...c })),
+      readFlags: [...this.readFlags.entries()].map(([k, v]) => {
+        const [pid, fd] = k.split(':').map(Number);
+        return { pid, fd, vhost: v.vhost, inode: v.inode };
+      }),
+    };
+  }
+}

@@ -1,0 +1,270 @@
+// `vhqos run`: start a server under the vhqos filter and supervise its whole
+// process tree until it exits. Wires the native core, the cgroup manager, the
+// classifier and the policy together; each of them is usable on its own.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import type { VhqosConfig } from './types';
+import { loadNative, type NativeBinding, type NativeLoop } from './native';
+import { CgroupManager } from './cgroup';
+import { createClassifier, needsPeek } from './classify/classifier';
+import { normaliseIp } from './classify/address';
+import { Supervisor, DEFAULT_GROUP, SERVER_GROUP, type Logger } from './supervisor/supervisor';
+import { makeConnectionScanner } from './supervisor/fd-scan';
+import { StatusServer, defaultSocketPath } from './status/server';
+import type { StatusSnapshot } from './status/snapshot';
+
+/** Signals `vhqos run` passes on to the server instead of acting on them. */
+export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGWINCH'];
+
+export interface RunOptions {
+  config: VhqosConfig;
+  /** Program and arguments. */
+  command: string[];
+  logger: Logger;
+  /** Name of this instance's cgroup subtree and status socket. Default: run-<pid>. */
+  instance?: string;
+  /** cgroup path (under each hierarchy) to create the instance in. Default: vhqos. */
+  cgroupParent?: string;
+  /** Status socket path; false: none. */
+  statusSocket?: string | false;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** fds for the server's stdin/stdout/stderr; null/undefined: inherit. */
+  stdio?: (number | null)[];
+  /** Forward FORWARDED_SIGNALS received by this process to the server. */
+  forwardSignals?: boolean;
+  /** After the server exits, how long its orphans may keep running supervised. */
+  drainMs?: number;
+  native?: NativeBinding;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: number | null;
+}
+
+/** Finds an executable the way execvp would, so a missing program is a clear error up front. */
+export function resolveExecutable(name: string, envPath = process.env.PATH ?? '/usr/bin:/bin'): string {
+  const candidates = name.includes('/') ? [path.resolve(name)] : envPath.split(':').filter(Boolean).map((d) => path.join(d, name));
+  for (const c of candidates) {
+    try {
+      fs.accessSync(c, fs.constants.X_OK);
+      if (fs.statSync(c).isFile()) return c;
+    } catch {
+      /* next */
+    }
+  }
+  const err = new Error(`vhqos: cannot run ${JSON.stringify(name)}: not found or not executable${name.includes('/') ? '' : ' in PATH'}`);
+  (err as NodeJS.ErrnoException).code = 'ENOENT';
+  throw err;
+}
+
+export class SupervisedRun {
+  readonly instance: string;
+  readonly cgroups: CgroupManager;
+  readonly supervisor: Supervisor;
+  readonly warnings: string[];
+  readonly pid: number;
+  private readonly native: NativeBinding;
+  private readonly loop: NativeLoop;
+  private readonly pidfd: number;
+  private readonly listener: number;
+  private readonly keeper: { pid: number; pipeFd: number };
+  private status?: StatusServer;
+  private exitStatus?: ExitStatus;
+  private readonly exited: Promise<ExitStatus>;
+  private resolveExit!: (s: ExitStatus) => void;
+  private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  private finished?: Promise<ExitStatus>;
+
+  constructor(private readonly opts: RunOptions) {
+    const { config, logger } = opts;
+    if (opts.command.length === 0) throw new Error('vhqos run: no command given (usage: vhqos run --config FILE -- CMD [ARGS...])');
+    this.native = opts.native ?? loadNative();
+    this.instance = opts.instance ?? `run-${process.pid}`;
+    const file = resolveExecutable(opts.command[0], opts.env?.PATH ?? process.env.PATH);
+    this.exited = new Promise((r) => (this.resolveExit = r));
+
+    // cgroups first: if they cannot be made, nothing has been started yet.
+    this.cgroups = CgroupManager.create({ instance: this.instance, parent: opts.cgroupParent, onExisting: 'adopt' });
+    const groups = [
+      ...config.vhosts.map((v) => ({ name: v.name, resources: v.resources })),
+      { name: DEFAULT_GROUP, resources: config.default },
+      { name: SERVER_GROUP, resources: {} },
+    ];
+    try {
+      this.warnings = this.cgroups.setup(groups).warnings;
+    } catch (e) {
+      this.cgroups.teardown('home');
+      throw e;
+    }
+    for (const w of this.warnings) logger.warn({ setting: w }, 'setting not applied');
+
+    const env = Object.entries(opts.env ?? process.env)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${v}`);
+    let spawned;
+    try {
+      spawned = this.native.spawn({ file, argv: opts.command, env, cwd: opts.cwd, stdio: opts.stdio ?? [null, null, null] });
+    } catch (e) {
+      this.cgroups.teardown('home');
+      throw e;
+    }
+    this.pid = spawned.pid;
+    this.pidfd = spawned.pidfd;
+    this.listener = spawned.listener;
+    // The child waits in its trapped execve until the loop answers: it starts life in _server.
+    try {
+      this.cgroups.move(this.pid, SERVER_GROUP);
+    } catch (e) {
+      logger.warn({ err: e }, 'could not place the server in its cgroup');
+    }
+    this.keeper = this.native.startKeeper(this.listener);
+
+    const classify = createClassifier(config);
+    const scan = makeConnectionScanner(this.native);
+    this.supervisor = new Supervisor({
+      respond: (id, quiet) => this.loop.respond(id, quiet),
+      classify,
+      needsPeek: needsPeek(config),
+      moveToGroup: (pid, group) => this.cgroups.move(pid, group),
+      connectionsOf: scan,
+      normaliseIp: (ip) => normaliseIp(ip) ?? ip,
+      logger,
+    });
+    this.supervisor.adoptRoot(this.pid, SERVER_GROUP);
+    this.loop = new this.native.Loop(
+      this.listener,
+      {
+        verdictTimeoutMs: config.options.verdictTimeoutMs,
+        firstByteTimeoutMs: config.options.firstByteTimeoutMs,
+        peekBytes: config.options.peekBytes,
+        peek: needsPeek(config),
+      },
+      (ev) => {
+        this.supervisor.handle(ev);
+        if (ev.kind === 'exit' && ev.pid === this.pid) this.reapServer();
+      },
+    );
+    this.loop.addProcess(this.pid);
+    this.loop.start();
+    logger.info(
+      { instance: this.instance, serverPid: this.pid, command: opts.command, cgroup: `v${this.cgroups.version}`, syncWakeup: spawned.syncWakeup },
+      'server started under vhqos',
+    );
+
+    if (opts.forwardSignals) {
+      for (const sig of FORWARDED_SIGNALS) {
+        const h = () => {
+          try {
+            this.native.pidfdSendSignal(this.pidfd, os.constants.signals[sig]);
+          } catch {
+            /* already gone */
+          }
+        };
+        this.signalHandlers.set(sig, h);
+        process.on(sig, h);
+      }
+    }
+    if (opts.statusSocket !== false) {
+      const sock = opts.statusSocket ?? defaultSocketPath(this.instance);
+      this.status = new StatusServer(sock, () => this.snapshot(), logger);
+      this.status.listen().catch((err) => logger.warn({ err, socket: sock }, 'status socket unavailable'));
+    }
+  }
+
+  private reapServer(): void {
+    if (this.exitStatus) return;
+    try {
+      const st = this.native.waitExit(this.pidfd);
+      if (!st) return;
+      this.exitStatus = st;
+      this.opts.logger.info({ serverPid: this.pid, code: st.code, signal: st.signal }, 'server exited');
+      this.resolveExit(st);
+    } catch (err) {
+      this.opts.logger.error({ err }, 'could not reap the server');
+      this.exitStatus = { code: null, signal: null };
+      this.resolveExit(this.exitStatus);
+    }
+  }
+
+  /** Sends a signal to the server's main process. */
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    try {
+      this.native.pidfdSendSignal(this.pidfd, os.constants.signals[signal]);
+    } catch {
+      /* gone */
+    }
+  }
+
+  /** Resolves with the server's exit status once it and vhqos' cleanup are done. */
+  wait(): Promise<ExitStatus> {
+    if (!this.finished) this.finished = this.exited.then((st) => this.cleanup(st));
+    return this.finished;
+  }
+
+  private async cleanup(st: ExitStatus): Promise<ExitStatus> {
+    // Orphans (e.g. CGI children) may outlive the server: keep supervising for a while.
+    const drain = this.opts.drainMs ?? 3000;
+    await Promise.race([this.supervisor.whenDone(), new Promise((r) => setTimeout(r, drain).unref())]);
+    this.loop.stop();
+    for (const [sig, h] of this.signalHandlers) process.off(sig, h);
+    await this.status?.close();
+    // The keeper answers CONTINUE for any straggler from now on.
+    for (const fd of [this.keeper.pipeFd, this.listener, this.pidfd]) {
+      try {
+        this.native.close(fd);
+      } catch {
+        /* already closed */
+      }
+    }
+    try {
+      this.cgroups.teardown('home');
+    } catch (err) {
+      this.opts.logger.warn({ err }, 'cgroup cleanup incomplete');
+    }
+    return st;
+  }
+
+  snapshot(): StatusSnapshot {
+    const { config } = this.opts;
+    const counts = this.supervisor.counters;
+    const groupRow = (name: string, hosts: string[], addresses: string[]) => {
+      let usage: { cpuUsageUsec?: number; memoryBytes?: number; pids: number[] } = { pids: [] };
+      try {
+        usage = this.cgroups.usage(name);
+      } catch {
+        /* torn down */
+      }
+      return {
+        name,
+        hosts,
+        addresses,
+        cgroups: this.cgroups.groupPaths(name),
+        pids: usage.pids,
+        cpuUsageUsec: usage.cpuUsageUsec,
+        memoryBytes: usage.memoryBytes,
+        connections: counts.get(name)?.connections ?? 0,
+        moves: counts.get(name)?.moves ?? 0,
+      };
+    };
+    return {
+      instance: this.instance,
+      supervisorPid: process.pid,
+      server: { pid: this.pid, command: this.opts.command, exited: this.exitStatus ?? null },
+      cgroupVersion: this.cgroups.version,
+      vhosts: [
+        ...config.vhosts.map((v) =>
+          groupRow(v.name, v.hosts, v.addresses.map((a) => (a.port ? `${a.ip.includes(':') ? `[${a.ip}]` : a.ip}:${a.port}` : a.ip))),
+        ),
+        groupRow(DEFAULT_GROUP, [], []),
+        groupRow(SERVER_GROUP, [], []),
+      ],
+      loop: this.loop.stats(),
+      policy: { ...this.supervisor.stats },
+      tables: this.supervisor.tables.snapshot(),
+      warnings: this.warnings,
+    };
+  }
+}

@@ -1,0 +1,111 @@
+// Root-only unix socket that answers `vhqos status`: one JSON request line in,
+// one JSON document out. The directory is 0700 and the socket 0600, so only
+// root (the supervisor's owner) can connect.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type { Logger } from '../supervisor/supervisor';
+
+export const STATUS_DIR = process.env.VHQOS_RUN_DIR ?? '/run/vhqos';
+
+export function defaultSocketPath(instance: string): string {
+  return path.join(STATUS_DIR, `${instance}.sock`);
+}
+
+const MAX_REQUEST = 4096;
+
+export class StatusServer {
+  private server?: net.Server;
+
+  constructor(private readonly socketPath: string, private readonly snapshot: () => unknown, private readonly logger: Logger) {}
+
+  listen(): Promise<void> {
+    fs.mkdirSync(path.dirname(this.socketPath), { recursive: true, mode: 0o700 });
+    try {
+      fs.unlinkSync(this.socketPath); // a stale socket from a crashed run
+    } catch {
+      /* none */
+    }
+    this.server = net.createServer((c) => this.serve(c));
+    return new Promise((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.socketPath, () => {
+        fs.chmodSync(this.socketPath, 0o600);
+        this.server!.unref(); // the status socket alone must not keep vhqos alive
+        resolve();
+      });
+    });
+  }
+
+  private serve(c: net.Socket): void {
+    let buf = '';
+    c.setTimeout(5000, () => c.destroy());
+    c.on('error', () => c.destroy());
+    c.on('data', (d) => {
+      buf += d.toString('utf8');
+      if (buf.length > MAX_REQUEST) return c.destroy();
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      let reply: unknown;
+      try {
+        const req = JSON.parse(buf.slice(0, nl)) as { cmd?: string };
+        reply = req.cmd === 'status' ? { ok: true, status: this.snapshot() } : { ok: false, error: `unknown command ${JSON.stringify(req.cmd)}` };
+      } catch (err) {
+        reply = { ok: false, error: `bad request: ${(err as Error).message}` };
+      }
+      c.end(JSON.stringify(reply) + '\n');
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      try {
+        fs.unlinkSync(this.socketPath);
+      } catch {
+        /* gone */
+      }
+    });
+  }
+}
+
+/** Client side: asks one supervisor for its status. */
+export function queryStatus(socketPath: string, timeoutMs = 3000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(socketPath);
+    let buf = '';
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`${socketPath}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    c.on('connect', () => c.write(JSON.stringify({ cmd: 'status' }) + '\n'));
+    c.on('data', (d) => (buf += d.toString('utf8')));
+    c.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    c.on('end', () => {
+      clearTimeout(timer);
+      try {
+        const reply = JSON.parse(buf) as { ok: boolean; status?: unknown; error?: string };
+        if (!reply.ok) reject(new Error(reply.error));
+        else resolve(reply.status);
+      } catch (e) {
+        reject(new Error(`${socketPath}: malformed reply (${(e as Error).message})`));
+      }
+    });
+  });
+}
+
+/** Sockets of the supervisors running now. */
+export function listStatusSockets(dir = STATUS_DIR): string[] {
+  try {
+    return fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.sock'))
+      .map((f) => path.join(dir, f));
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,210 @@
+// Policy for one supervised process tree: turns the native loop's ordered
+// events into table updates, classifications, cgroup moves and verdicts.
+// Every verdict event is answered exactly once, on every path, and an error
+// anywhere answers CONTINUE (fail open): vhqos makes QoS decisions, it must
+// never break the server.
+import type { LoopEvent } from '../native';
+import type { Classification, ConnectionFacts } from '../types';
+import { LineageTables } from '../lineage/tables';
+
+export const DEFAULT_GROUP = '_default';
+export const SERVER_GROUP = '_server';
+
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** A connected socket found in a process (fork-after-accept scan). */
+export interface HeldConnection {
+  fd: number;
+  inode: number;
+  local: { ip: string; port: number };
+  peer?: { ip: string; port: number };
+}
+
+export interface SupervisorDeps {
+  respond(id: bigint, quiet: boolean): boolean;
+  classify(facts: ConnectionFacts): Classification;
+  /** True when some vhost is name-based: worth waiting for the first bytes. */
+  needsPeek: boolean;
+  moveToGroup(pid: number, group: string): boolean;
+  /** Connected sockets a process holds now (used when it forks right after accept). */
+  connectionsOf(pid: number): HeldConnection[];
+  normaliseIp(ip: string): string;
+  logger: Logger;
+  tables?: LineageTables;
+}
+
+export interface VhostCounters {
+  connections: number;
+  moves: number;
+}
+
+export class Supervisor {
+  readonly tables: LineageTables;
+  readonly counters = new Map<string, VhostCounters>();
+  readonly stats = { verdicts: 0, failOpen: 0, timeouts: 0, moveErrors: 0, retries: 0 };
+  private finished = false;
+  private readonly done: Promise<'hup' | 'stopped'>;
+  private resolveDone!: (why: 'hup' | 'stopped') => void;
+
+  constructor(private readonly deps: SupervisorDeps) {
+    this.tables = deps.tables ?? new LineageTables();
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  /** Resolves when every supervised task has exited (hup) or the loop was stopped. */
+  whenDone(): Promise<'hup' | 'stopped'> {
+    return this.done;
+  }
+
+  /** The root of the tree, started by vhqos itself. */
+  adoptRoot(pid: number, group: string): void {
+    this.tables.addProcess(pid, 0, group);
+  }
+
+  handle = (ev: LoopEvent): void => {
+    try {
+      this.dispatch(ev);
+    } catch (err) {
+      this.deps.logger.error({ err, event: ev.kind, pid: ev.pid }, 'policy error: failing open');
+      if (ev.needsVerdict && ev.id !== undefined) {
+        this.stats.failOpen++;
+        this.deps.respond(ev.id, false);
+      }
+    }
+  };
+
+  private dispatch(ev: LoopEvent): void {
+    const t = this.tables;
+    switch (ev.kind) {
+      case 'read':
+        return this.onRead(ev);
+      case 'fork':
+        return this.onFork(ev);
+      case 'process': {
+        // A child starts in its parent's cgroup as of fork time, which may have
+        // changed since: unknown until vhqos moves it.
+        t.addProcess(ev.pid, ev.ppid, null);
+        this.deps.logger.debug({ pid: ev.pid, ppid: ev.ppid }, 'new process');
+        return;
+      }
+      case 'exit':
+        t.removeProcess(ev.pid);
+        return;
+      case 'accept':
+        t.countAccept(ev.pid);
+        return;
+      case 'close':
+        if (ev.fd !== undefined) t.clearFd(ev.pid, ev.fd);
+        for (const fd of ev.fds ?? []) t.clearFd(ev.pid, fd);
+        return;
+      case 'dup':
+        t.recordDup(ev.pid, ev.fd, ev.newFd ?? -1, ev.syscall ?? 'dup');
+        return;
+      case 'exec':
+        t.recordExec(ev.pid);
+        return;
+      case 'timeout':
+        this.stats.timeouts++;
+        this.deps.logger.warn({ id: String(ev.id) }, 'verdict timed out: the syscall continued unclassified');
+        return;
+      case 'error':
+        this.deps.logger.error({ code: ev.code, syscall: ev.syscall }, 'notification loop error');
+        return;
+      case 'hup':
+      case 'stopped':
+        if (!this.finished) {
+          this.finished = true;
+          this.resolveDone(ev.kind);
+        }
+        return;
+    }
+  }
+
+  /** First read of a connection by a process: classify, move, then let it read. */
+  private onRead(ev: Extract<LoopEvent, { kind: 'read' }>): void {
+    const { socket } = ev;
+    if (!socket.local) {
+      this.deps.respond(ev.id, false);
+      return;
+    }
+    const local = { ip: this.deps.normaliseIp(socket.local.ip), port: socket.local.port };
+    const known = this.tables.channel(socket.inode);
+    const haveBytes = ev.bytes.length > 0;
+    // A non-blocking read with nothing to read yet returns EAGAIN by itself:
+    // ask again on the next read rather than classify blind.
+    if (!haveBytes && this.deps.needsPeek && ev.peekResult < 0 && socket.nonblocking && !isNameDecided(known)) {
+      this.stats.retries++;
+      this.deps.respond(ev.id, false);
+      return;
+    }
+    let verdict: Classification;
+    if (known && (isNameDecided(known) || !this.deps.needsPeek || !haveBytes)) {
+      verdict = { vhost: known.vhost, by: known.by, detail: known.detail };
+    } else {
+      verdict = this.deps.classify({ local, firstBytes: ev.bytes });
+      this.tables.recordChannel({
+        inode: socket.inode,
+        pid: known?.pid ?? ev.pid,
+        fd: known?.fd ?? ev.fd,
+        local,
+        peer: socket.peer,
+        vhost: verdict.vhost,
+        by: verdict.by,
+        detail: verdict.detail,
+      });
+      // Count a connection once: on its first classified read (a fork-time
+      // record by address is provisional).
+      if (!known || known.uses === 0) this.count(verdict.vhost).connections++;
+    }
+    this.place(ev.pid, verdict.vhost ?? DEFAULT_GROUP, verdict);
+    this.tables.setReadFlag(ev.pid, ev.fd, verdict.vhost, socket.inode);
+    this.stats.verdicts++;
+    this.deps.respond(ev.id, true);
+  }
+
+  /** A process forks with a fresh accept behind it: record the connections it
+   * holds so the child that inherits one is known (fork-after-accept). */
+  private onFork(ev: Extract<LoopEvent, { kind: 'fork' }>): void {
+    try {
+      if (!ev.needsVerdict) return;
+      for (const c of this.deps.connectionsOf(ev.pid)) {
+        if (this.tables.channel(c.inode)) continue;
+        const local = { ip: this.deps.normaliseIp(c.local.ip), port: c.local.port };
+        const verdict = this.deps.classify({ local, firstBytes: new Uint8Array(0) });
+        this.tables.recordChannel({ inode: c.inode, pid: ev.pid, fd: c.fd, local, peer: c.peer, ...verdict });
+      }
+    } finally {
+      if (ev.needsVerdict && ev.id !== undefined) this.deps.respond(ev.id, false);
+    }
+  }
+
+  private place(pid: number, group: string, why: Classification): void {
+    const rec = this.tables.process(pid);
+    if (rec?.group === group) return;
+    try {
+      this.deps.moveToGroup(pid, group);
+      this.tables.setGroup(pid, group);
+      this.count(group === DEFAULT_GROUP ? null : group).moves++;
+      this.deps.logger.debug({ pid, group, by: why.by, detail: why.detail }, 'moved');
+    } catch (err) {
+      this.stats.moveErrors++;
+      this.deps.logger.warn({ err, pid, group }, 'could not move process: it keeps its current cgroup');
+    }
+  }
+
+  private count(vhost: string | null): VhostCounters {
+    const k = vhost ?? DEFAULT_GROUP;
+    let c = this.counters.get(k);
+    if (!c) this.counters.set(k, (c = { connections: 0, moves: 0 }));
+    return c;
+  }
+}
+
+function isNameDecided(c: { by: string } | undefined): boolean {
+  return c !== undefined && (c.by === 'sni' || c.by === 'host');
+}
