@@ -568,6 +568,16 @@ void NotifyLoop::run() {
     pending_.clear();
   }
   for (uint64_t id : ids) send_continue(id);
+  if (hup) {
+    // Every target is gone, but their pidfd events may not have been read
+    // yet: report the exits before the end of the stream.
+    std::vector<pid_t> left;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      for (auto& [tgid, p] : procs_) left.push_back(tgid);
+    }
+    for (pid_t tgid : left) remove_process(tgid);
+  }
   running_ = false;
   post(new LoopEvent(hup ? EventKind::Hup : EventKind::Stopped));
 }

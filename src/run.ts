@@ -13,6 +13,9 @@ import { Supervisor, DEFAULT_GROUP, SERVER_GROUP, type Logger } from './supervis
 import { makeConnectionScanner } from './supervisor/fd-scan';
 import { StatusServer, defaultSocketPath } from './status/server';
 import type { StatusSnapshot } from './status/snapshot';
+import { reap, type ExitStatus } from './reap';
+
+export type { ExitStatus };
 
 /** Signals `vhqos run` passes on to the server instead of acting on them. */
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGWINCH'];
@@ -39,10 +42,6 @@ export interface RunOptions {
   native?: NativeBinding;
 }
 
-export interface ExitStatus {
-  code: number | null;
-  signal: number | null;
-}
 
 /** Finds an executable the way execvp would, so a missing program is a clear error up front. */
 export function resolveExecutable(name: string, envPath = process.env.PATH ?? '/usr/bin:/bin'): string {
@@ -73,6 +72,7 @@ export class SupervisedRun {
   private readonly keeper: { pid: number; pipeFd: number };
   private status?: StatusServer;
   private exitStatus?: ExitStatus;
+  private reaping = false;
   private readonly exited: Promise<ExitStatus>;
   private resolveExit!: (s: ExitStatus) => void;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
@@ -175,18 +175,20 @@ export class SupervisedRun {
   }
 
   private reapServer(): void {
-    if (this.exitStatus) return;
-    try {
-      const st = this.native.waitExit(this.pidfd);
-      if (!st) return;
-      this.exitStatus = st;
-      this.opts.logger.info({ serverPid: this.pid, code: st.code, signal: st.signal }, 'server exited');
-      this.resolveExit(st);
-    } catch (err) {
-      this.opts.logger.error({ err }, 'could not reap the server');
-      this.exitStatus = { code: null, signal: null };
-      this.resolveExit(this.exitStatus);
-    }
+    if (this.reaping) return;
+    this.reaping = true;
+    reap(this.native, this.pidfd).then(
+      (st) => {
+        this.exitStatus = st;
+        this.opts.logger.info({ serverPid: this.pid, code: st.code, signal: st.signal }, 'server exited');
+        this.resolveExit(st);
+      },
+      (err) => {
+        this.opts.logger.error({ err }, 'could not reap the server');
+        this.exitStatus = { code: null, signal: null };
+        this.resolveExit(this.exitStatus);
+      },
+    );
   }
 
   /** Sends a signal to the server's main process. */

@@ -1,0 +1,334 @@
+// Config loader: YAML/JSON text → validated, normalised VhqosConfig.
+// Three passes, all problems reported at once: YAML syntax, the JSON schema
+// (schema.json, shipped beside this file), then checks a schema cannot
+// express (address syntax, duplicate claims, sizes that overflow).
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
+import { LineCounter, parseDocument, visit } from 'yaml';
+import type { AddressMatcher, ResourceSettings, VhostConfig, VhqosConfig } from '../types';
+import { formatAddress, parseAddressMatcher } from '../classify/address';
+import { formatPercent, formatSize, parsePercent, parseSize } from './units';
+
+/** Absolute path of the JSON schema (copied next to the compiled file by scripts/copy-assets.js). */
+export const configSchemaPath = path.join(__dirname, 'schema.json');
+
+/** Defaults of `options` (also documented as `default` in schema.json; a test keeps them equal). */
+export const DEFAULT_OPTIONS: Readonly<VhqosConfig['options']> = Object.freeze({
+  firstByteTimeoutMs: 3000,
+  peekBytes: 4096,
+  verdictTimeoutMs: 2000,
+});
+
+export class ConfigError extends Error {
+  /** One line per problem: `path.to.key: what is wrong`. */
+  readonly problems: string[];
+  readonly source: string;
+  constructor(source: string, problems: string[]) {
+    super(`${source}: ${problems.join('\n')}`);
+    this.name = 'ConfigError';
+    this.source = source;
+    this.problems = problems;
+  }
+}
+
+// The shape schema.json guarantees (values not yet normalised).
+type RawSize = number | string;
+interface RawResources {
+  cpu?: { weight?: number; max?: number | string };
+  memory?: { max?: RawSize; high?: RawSize; low?: RawSize };
+  io?: { weight?: number };
+  pids?: { max?: number | string };
+}
+interface RawVhost extends RawResources {
+  hosts?: string[];
+  addresses?: string[];
+}
+interface RawConfig {
+  vhosts: Record<string, RawVhost>;
+  default?: RawResources;
+  options?: Partial<VhqosConfig['options']>;
+}
+
+export function loadConfig(file: string): VhqosConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, [`cannot read: ${(e as Error).message}`]);
+  }
+  return parseConfig(text, file);
+}
+
+/** Parse YAML or JSON (JSON is YAML); `source` names the text in errors. */
+export function parseConfig(text: string, source = '<config>'): VhqosConfig {
+  const data = parseYaml(text, source);
+  const problems = schemaProblems(data);
+  problems.push(...semanticProblems(data));
+  if (problems.length > 0) throw new ConfigError(source, [...new Set(problems)]);
+  return normalise(data as RawConfig);
+}
+
+function parseYaml(text: string, source: string): unknown {
+  const lines = new LineCounter();
+  // merge: allow `<<: *anchor` to share resource blocks between vhosts.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
+  const at = (offset: number) => {
+    const p = lines.linePos(offset);
+    return `line ${p.line}, column ${p.col}`;
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(source, doc.errors.map((e) => `${at(e.pos[0])}: ${e.message}`));
+  }
+  try {
+    return doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    // Typically an unquoted `*.example.com`, which YAML reads as an alias.
+    let where = '';
+    visit(doc, {
+      Alias(_key, node) {
+        if (!where && node.resolve(doc) === undefined) {
+          where = `${at(node.range?.[0] ?? 0)}: unknown alias "*${node.source}" (quote values that start with "*", e.g. "*.example.com")`;
+        }
+      },
+    });
+    throw new ConfigError(source, [where || (e as Error).message]);
+  }
+}
+
+// ---- schema pass ----
+
+let validator: ValidateFunction | undefined;
+let schemaDefs: Record<string, object> = {};
+
+function validate(data: unknown): ErrorObject[] {
+  if (!validator) {
+    const schema = JSON.parse(readFileSync(configSchemaPath, 'utf8'));
+    schemaDefs = schema.$defs;
+    validator = new Ajv2020({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true }).compile(schema);
+  }
+  return validator(data) ? [] : (validator.errors ?? []);
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  integer: 'a whole number',
+  number: 'a number',
+  string: 'a string',
+  object: 'a mapping (key: value)',
+  array: 'a list',
+  boolean: 'true or false',
+  null: 'empty',
+};
+
+/** Messages for values of a given $defs type that are wrong in type or syntax. */
+const DEF_HINTS: Record<string, (v: unknown) => string> = {
+  size: (v) => `${show(v)} is not a size: use bytes, a number with K, M, G or T (powers of 1024), or "max"`,
+  count: () => 'must be a whole number >= 1 or "max"',
+  percent: (v) => `${show(v)} is not a CPU limit: use a percentage of one CPU such as "150%" or 150, or "max"`,
+};
+
+function schemaProblems(data: unknown): string[] {
+  if (data === null || data === undefined) return ['the config is empty: it needs at least a "vhosts" mapping'];
+  const problems: string[] = [];
+  for (const e of validate(data)) {
+    if (e.propertyName !== undefined) continue; // reported by its `propertyNames` error
+    const where = pathOf(data, e.instancePath);
+    const p = e.params as Record<string, unknown>;
+    const hint = Object.keys(DEF_HINTS).find((d) => e.parentSchema === schemaDefs[d]);
+    if (hint && (e.keyword === 'type' || e.keyword === 'pattern')) {
+      problems.push(`${where}: ${DEF_HINTS[hint](e.data)}`);
+    } else if (e.keyword === 'additionalProperties') {
+      problems.push(`${join(where, String(p.additionalProperty))}: unknown key`);
+    } else if (e.keyword === 'required') {
+      problems.push(`${join(where, String(p.missingProperty))}: is required`);
+    } else if (e.keyword === 'propertyNames') {
+      problems.push(
+        `${where}: ${show(p.propertyName)} is not a valid vhost name (letters, digits, "_", "." and "-", ` +
+          `starting with a letter or digit, at most 64 characters; "_" names are reserved)`,
+      );
+    } else if (e.keyword === 'type') {
+      const types = ([] as string[]).concat(p.type as string | string[]);
+      problems.push(`${where}: must be ${types.map((t) => TYPE_WORDS[t] ?? t).join(' or ')}`);
+    } else if (['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].includes(e.keyword)) {
+      problems.push(`${where}: must be ${p.comparison} ${p.limit}`);
+    } else if (e.keyword === 'minProperties') {
+      problems.push(`${where}: must have at least ${p.limit} ${where === 'vhosts' ? 'vhost' : 'entry'}`);
+    } else {
+      problems.push(`${where}: ${e.message}`);
+    }
+  }
+  return problems;
+}
+
+/** `/vhosts/gold/addresses/1` → `vhosts.gold.addresses[1]`, walking `data` to tell list indices from keys. */
+function pathOf(data: unknown, pointer: string): string {
+  if (pointer === '') return '(top level)';
+  let out = '';
+  let node: unknown = data;
+  for (const raw of pointer.slice(1).split('/')) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    out = Array.isArray(node) ? `${out}[${seg}]` : join(out, seg);
+    node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[seg] : undefined;
+  }
+  return out;
+}
+
+/** Append a key to a path; keys that are not identifier-like are quoted: `vhosts["a.b"]`. */
+function join(base: string, key: string): string {
+  const head = base === '(top level)' ? '' : base;
+  if (!/^[A-Za-z0-9_-]+$/.test(key)) return `${head}[${JSON.stringify(key)}]`;
+  return head ? `${head}.${key}` : key;
+}
+
+/** A value as the user wrote it, near enough: strings quoted, lists and mappings as JSON. */
+function show(v: unknown): string {
+  return typeof v === 'string' || (typeof v === 'object' && v !== null) ? JSON.stringify(v) : String(v);
+}
+
+// ---- semantic pass (on data the schema may have rejected: check types first) ----
+
+const HOST_NAME = /^(\*\.)?[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})*$/;
+
+/** Lower-case, one trailing dot stripped; null if not a valid host name or `*.` wildcard. */
+export function normaliseHostPattern(name: string): string | null {
+  const h = name.toLowerCase().replace(/\.$/, '');
+  return h.length <= 253 && HOST_NAME.test(h) ? h : null;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function semanticProblems(data: unknown): string[] {
+  if (!isObject(data)) return [];
+  const problems: string[] = [];
+  const hostOwner = new Map<string, string>();
+  const addressOwner = new Map<string, string>();
+  const vhosts = isObject(data.vhosts) ? data.vhosts : {};
+
+  for (const [name, v] of Object.entries(vhosts)) {
+    if (!isObject(v)) continue;
+    const base = join('vhosts', name);
+    const hosts = Array.isArray(v.hosts) ? v.hosts : [];
+    const addresses = Array.isArray(v.addresses) ? v.addresses : [];
+    // Only when both are missing or empty: a wrong type is the schema's to report.
+    const given = (x: unknown) => x !== undefined && !(Array.isArray(x) && x.length === 0);
+    if (!given(v.hosts) && !given(v.addresses)) {
+      problems.push(`${base}: needs at least one of hosts or addresses`);
+    }
+    hosts.forEach((h, i) => {
+      if (typeof h !== 'string') return;
+      const where = `${base}.hosts[${i}]`;
+      const host = normaliseHostPattern(h);
+      if (host === null) {
+        problems.push(`${where}: ${show(h)} is not a host name (letters, digits, "-" and ".", optionally starting with "*.")`);
+      } else if (hostOwner.has(host)) {
+        problems.push(`${where}: ${show(h)} is already claimed by ${hostOwner.get(host)}`);
+      } else hostOwner.set(host, where);
+    });
+    addresses.forEach((a, i) => {
+      if (typeof a !== 'string') return;
+      const where = `${base}.addresses[${i}]`;
+      const m = parseAddressMatcher(a);
+      if (typeof m === 'string') return void problems.push(`${where}: ${m}`);
+      const key = formatAddress(m);
+      if (addressOwner.has(key)) problems.push(`${where}: ${show(a)} is already claimed by ${addressOwner.get(key)}`);
+      else addressOwner.set(key, where);
+    });
+    problems.push(...resourceProblems(v, base));
+  }
+  if (isObject(data.default)) problems.push(...resourceProblems(data.default, 'default'));
+  return problems;
+}
+
+/** What the schema's patterns let through but arithmetic refuses. */
+function resourceProblems(r: Record<string, unknown>, base: string): string[] {
+  const problems: string[] = [];
+  const cpuMax = isObject(r.cpu) ? r.cpu.max : undefined;
+  if (typeof cpuMax === 'string') {
+    const f = parsePercent(cpuMax);
+    if (typeof f === 'number' && f < 0.01) problems.push(`${base}.cpu.max: must be >= 1%`);
+    if (typeof f === 'number' && f > 10000) problems.push(`${base}.cpu.max: must be <= 1000000%`);
+  }
+  if (isObject(r.memory)) {
+    for (const [key, v] of Object.entries(r.memory)) {
+      const wellFormed =
+        typeof v === 'number' ? Number.isInteger(v) && v >= 0 : typeof v === 'string' && /^[0-9]+(\.[0-9]+)?[KMGTkmgt]?$/.test(v);
+      if (wellFormed && parseSize(v as number | string) === null) {
+        problems.push(`${base}.memory.${key}: ${show(v)} is too large`);
+      }
+    }
+  }
+  return problems;
+}
+
+// ---- normalisation (data is valid here) ----
+
+function normalise(raw: RawConfig): VhqosConfig {
+  const vhosts: VhostConfig[] = Object.entries(raw.vhosts).map(([name, v]) => ({
+    name,
+    hosts: (v.hosts ?? []).map((h) => normaliseHostPattern(h) as string),
+    addresses: (v.addresses ?? []).map((a) => parseAddressMatcher(a) as AddressMatcher),
+    resources: resources(v),
+  }));
+  return {
+    vhosts,
+    default: resources(raw.default ?? {}),
+    options: { ...DEFAULT_OPTIONS, ...raw.options },
+  };
+}
+
+/** Only the settings given; "max" (no limit) leaves a setting out; empty groups are dropped. */
+function resources(r: RawResources): ResourceSettings {
+  const out: ResourceSettings = {};
+  const cpu = compact({ weight: r.cpu?.weight, max: r.cpu?.max === undefined ? undefined : parsePercent(r.cpu.max) });
+  const memory = compact({ max: size(r.memory?.max), high: size(r.memory?.high), low: size(r.memory?.low) });
+  const io = compact({ weight: r.io?.weight });
+  const pids = compact({ max: typeof r.pids?.max === 'number' ? r.pids.max : undefined });
+  if (cpu) out.cpu = cpu;
+  if (memory) out.memory = memory;
+  if (io) out.io = io;
+  if (pids) out.pids = pids;
+  return out;
+}
+
+function size(v: RawSize | undefined): number | undefined {
+  return v === undefined ? undefined : (parseSize(v) ?? undefined);
+}
+
+/** Drop undefined/null members; undefined if nothing is left. */
+function compact<T extends Record<string, number | undefined | null>>(o: T): { [K in keyof T]?: number } | undefined {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) if (typeof v === 'number') out[k] = v;
+  return Object.keys(out).length > 0 ? (out as { [K in keyof T]?: number }) : undefined;
+}
+
+// ---- summary ----
+
+/** One line per vhost, then `_default` and the options: for start-up logs and `--check`. */
+export function describeConfig(cfg: VhqosConfig): string {
+  const lines = cfg.vhosts.map((v) => {
+    const parts: string[] = [];
+    if (v.hosts.length) parts.push(`hosts ${v.hosts.join(', ')}`);
+    if (v.addresses.length) parts.push(`addresses ${v.addresses.map(formatAddress).join(', ')}`);
+    return `${v.name}: ${[...parts, describeResources(v.resources)].join('; ')}`;
+  });
+  lines.push(`_default: ${describeResources(cfg.default)}`);
+  const o = cfg.options;
+  lines.push(`options: peek ${o.peekBytes} bytes, first byte within ${o.firstByteTimeoutMs} ms, verdict within ${o.verdictTimeoutMs} ms`);
+  return lines.join('\n');
+}
+
+function describeResources(r: ResourceSettings): string {
+  const parts: string[] = [];
+  const group = (label: string, items: [string, string | undefined][]) => {
+    const set = items.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v}`);
+    if (set.length) parts.push(`${label} ${set.join(', ')}`);
+  };
+  const sz = (n?: number) => (n === undefined ? undefined : formatSize(n));
+  group('cpu', [['weight', r.cpu?.weight?.toString()], ['max', r.cpu?.max === undefined ? undefined : formatPercent(r.cpu.max)]]);
+  group('memory', [['max', sz(r.memory?.max)], ['high', sz(r.memory?.high)], ['low', sz(r.memory?.low)]]);
+  group('io', [['weight', r.io?.weight?.toString()]]);
+  group('pids', [['max', r.pids?.max?.toString()]]);
+  return parts.length ? parts.join('; ') : 'no limits';
+}

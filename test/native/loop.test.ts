@@ -1,0 +1,214 @@
+// The native core against real children: the filter, the listener hand-off,
+// the loop's events, its fast path, waiting for first bytes, fail-open
+// timeouts, the keeper, and the typed errors. Needs root (CI runs as root).
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadNative, isNativeError, type LoopEvent, type NativeLoop } from '../../src/native';
+import { reap } from '../../src/reap';
+
+const native = loadNative();
+const PERL = '/usr/bin/perl';
+
+interface Child {
+  events: LoopEvent[];
+  loop: NativeLoop;
+  pid: number;
+  listener: number;
+  pidfd: number;
+  output: () => string;
+  done: Promise<{ code: number | null; signal: number | null }>;
+}
+
+/** Runs argv under the filter; onEvent decides verdicts (default: respond at once). */
+function runSupervised(argv: string[], opts: { onEvent?: (ev: LoopEvent, loop: NativeLoop) => void; loop?: object; keepListener?: boolean } = {}): Child {
+  const outFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-native-')), 'out');
+  const out = fs.openSync(outFile, 'w');
+  const r = native.spawn({ file: argv[0], argv, env: ['PATH=/usr/bin:/bin'], stdio: [null, out, out] });
+  fs.closeSync(out);
+  const events: LoopEvent[] = [];
+  let resolveDone!: (s: { code: number | null; signal: number | null }) => void;
+  const done = new Promise<{ code: number | null; signal: number | null }>((res) => (resolveDone = res));
+  const loop: NativeLoop = new native.Loop(r.listener, { verdictTimeoutMs: 2000, firstByteTimeoutMs: 2000, peekBytes: 512, ...opts.loop }, (ev) => {
+    events.push(ev);
+    if (opts.onEvent) opts.onEvent(ev, loop);
+    else if (ev.needsVerdict && ev.id !== undefined) loop.respond(ev.id, ev.kind === 'read');
+    if (ev.kind === 'exit' && ev.pid === r.pid) void reap(native, r.pidfd).then(resolveDone);
+  });
+  loop.addProcess(r.pid);
+  loop.start();
+  return { events, loop, pid: r.pid, listener: r.listener, pidfd: r.pidfd, output: () => fs.readFileSync(outFile, 'utf8'), done };
+}
+
+function cleanup(c: Child) {
+  c.loop.stop();
+  for (const fd of [c.listener, c.pidfd]) {
+    try {
+      native.close(fd);
+    } catch {
+      /* closed */
+    }
+  }
+}
+
+/** A loopback server that writes `chunks` (with delays) to each client. */
+async function server(chunks: { delayMs: number; data: string }[]): Promise<{ port: number; close: () => void }> {
+  const srv = net.createServer(async (s) => {
+    s.on('error', () => undefined);
+    for (const c of chunks) {
+      await new Promise((r) => setTimeout(r, c.delayMs));
+      s.write(c.data);
+    }
+    s.end();
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return { port: (srv.address() as net.AddressInfo).port, close: () => srv.close() };
+}
+
+const perlClient = (port: number, reads: number) => [
+  PERL,
+  '-MIO::Socket::INET',
+  '-e',
+  `my $s = IO::Socket::INET->new("127.0.0.1:${port}") or die; for (1..${reads}) { my $n = sysread($s, my $b, 4096); last unless $n; print "[$b]"; }`,
+];
+
+test('probe reports the features vhqos needs on this kernel', (t) => {
+  const f = native.probe();
+  t.true(f.userNotif);
+  t.true(f.newListener);
+  t.true(f.pidfdOpen);
+  t.true(f.pidfdGetfd);
+  t.is(typeof f.syncWakeup, 'boolean');
+});
+
+test('native failures are one typed error with code, errno and syscall', (t) => {
+  const err = t.throws(() => native.pidfdGetfd(-1, 0));
+  t.true(isNativeError(err));
+  t.is((err as any).code, 'EBADF');
+  t.is((err as any).errno, -9);
+  t.is((err as any).syscall, 'pidfd_getfd');
+  const err2 = t.throws(() => native.spawn({ file: '/nonexistent/prog', argv: ['x'], env: [], cwd: '/nonexistent-dir' }));
+  t.is((err2 as any).code, 'ENOENT');
+});
+
+test('a first read of a connection becomes a read event with the peeked bytes, nothing consumed', async (t) => {
+  const srv = await server([{ delayMs: 0, data: 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n' }]);
+  const c = runSupervised(perlClient(srv.port, 1));
+  const st = await c.done;
+  cleanup(c);
+  srv.close();
+  t.is(st.code, 0);
+  const reads = c.events.filter((e) => e.kind === 'read') as Extract<LoopEvent, { kind: 'read' }>[];
+  t.is(reads.length, 1);
+  const ev = reads[0];
+  t.true(ev.needsVerdict);
+  t.is(ev.pid, c.pid);
+  t.is(ev.socket.peer?.port, srv.port);
+  t.is(ev.socket.local?.ip, '127.0.0.1');
+  t.true(ev.socket.inode > 0);
+  t.true(ev.bytes.toString().includes('Host: gold.test'));
+  // The peek did not consume: the child read the whole request itself.
+  t.is(c.output(), '[GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n]');
+});
+
+test('a quiet fd is answered on the fast path: one event for many reads', async (t) => {
+  const chunks = Array.from({ length: 5 }, (_, i) => ({ delayMs: 30, data: `chunk${i}` }));
+  const srv = await server(chunks);
+  const c = runSupervised(perlClient(srv.port, 10));
+  const st = await c.done;
+  const stats = c.loop.stats();
+  cleanup(c);
+  srv.close();
+  t.is(st.code, 0);
+  t.is(c.output().replace(/[[\]]/g, ''), chunks.map((x) => x.data).join(''));
+  t.is(c.events.filter((e) => e.kind === 'read').length, 1);
+  t.true(stats.fast >= 5, `fast path answered ${stats.fast}`);
+  t.is(stats.timeouts, 0);
+});
+
+test('a blocking first read waits for the first bytes in the loop, not in the target', async (t) => {
+  const srv = await server([{ delayMs: 400, data: 'GET / HTTP/1.0\r\nHost: late.test\r\n\r\n' }]);
+  const c = runSupervised(perlClient(srv.port, 1));
+  await c.done;
+  const stats = c.loop.stats();
+  cleanup(c);
+  srv.close();
+  const ev = c.events.find((e) => e.kind === 'read') as Extract<LoopEvent, { kind: 'read' }>;
+  t.truthy(ev);
+  t.true(ev.waitedMs >= 300, `waited ${ev.waitedMs} ms`);
+  t.true(ev.bytes.toString().includes('late.test'));
+  t.is(stats.parked, 1);
+});
+
+test('no verdict in time: the loop answers CONTINUE itself and reports a timeout', async (t) => {
+  const srv = await server([{ delayMs: 0, data: 'hello' }]);
+  const c = runSupervised(perlClient(srv.port, 1), { onEvent: () => undefined, loop: { verdictTimeoutMs: 200 } });
+  const st = await c.done;
+  const stats = c.loop.stats();
+  cleanup(c);
+  srv.close();
+  t.is(st.code, 0);
+  t.is(c.output(), '[hello]');
+  t.is(stats.timeouts, 1);
+  t.truthy(c.events.find((e) => e.kind === 'timeout'));
+});
+
+test('a late respond after a timeout is refused: exactly one answer per notification', async (t) => {
+  const srv = await server([{ delayMs: 0, data: 'x' }]);
+  let late: boolean | undefined;
+  const c = runSupervised(perlClient(srv.port, 1), {
+    loop: { verdictTimeoutMs: 100 },
+    onEvent: (ev, loop) => {
+      if (ev.kind === 'read') setTimeout(() => (late = loop.respond(ev.id, true)), 400);
+    },
+  });
+  await c.done;
+  await new Promise((r) => setTimeout(r, 500));
+  cleanup(c);
+  srv.close();
+  t.is(late, false);
+});
+
+test('fork, process, exec and exit events trace the process tree', async (t) => {
+  const c = runSupervised(['/bin/sh', '-c', '/bin/true; exit 7']);
+  const st = await c.done;
+  await new Promise((r) => setTimeout(r, 100));
+  cleanup(c);
+  t.is(st.code, 7);
+  const child = c.events.find((e) => e.kind === 'process') as Extract<LoopEvent, { kind: 'process' }>;
+  t.truthy(child);
+  t.is(child.ppid, c.pid);
+  t.truthy(c.events.find((e) => e.kind === 'fork' && e.pid === c.pid));
+  t.truthy(c.events.find((e) => e.kind === 'exec' && e.pid === child.pid));
+  t.truthy(c.events.find((e) => e.kind === 'exit' && e.pid === child.pid));
+});
+
+test('when the supervisor lets go, the keeper answers: the server never sees ENOSYS', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-keeper-'));
+  fs.writeFileSync(path.join(dir, 'in'), 'payload');
+  const outFile = path.join(dir, 'out');
+  const out = fs.openSync(outFile, 'w');
+  // Sleeps first, so every trapped syscall after it happens with no supervisor loop.
+  const r = native.spawn({ file: '/bin/sh', argv: ['sh', '-c', `sleep 0.5; cat ${dir}/in; echo; exec 3<${dir}/in; cat <&3`], env: ['PATH=/usr/bin:/bin'], stdio: [null, out, out] });
+  fs.closeSync(out);
+  const keeper = native.startKeeper(r.listener);
+  const loop = new native.Loop(r.listener, {}, (ev) => {
+    if (ev.needsVerdict && ev.id !== undefined) loop.respond(ev.id, false);
+  });
+  loop.addProcess(r.pid);
+  loop.start();
+  await new Promise((res) => setTimeout(res, 100));
+  loop.stop();
+  native.close(r.listener);
+  native.close(keeper.pipeFd); // as if vhqos died
+  let st = null;
+  for (let i = 0; i < 100 && !st; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+    st = native.waitExit(r.pidfd);
+  }
+  native.close(r.pidfd);
+  t.deepEqual(st, { code: 0, signal: null });
+  t.is(fs.readFileSync(outFile, 'utf8'), 'payload\npayload');
+});

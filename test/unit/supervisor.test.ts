@@ -1,0 +1,156 @@
+// Policy unit tests: the supervisor with fake dependencies (no kernel).
+import test from 'ava';
+import { Supervisor, DEFAULT_GROUP, type SupervisorDeps, type HeldConnection } from '../../src/supervisor/supervisor';
+import { parseConfig } from '../../src/config/load';
+import { createClassifier, needsPeek } from '../../src/classify/classifier';
+import { normaliseIp } from '../../src/classify/address';
+import type { LoopEvent } from '../../src/native';
+
+const config = parseConfig(`
+vhosts:
+  gold: { hosts: [gold.test], addresses: ["127.0.0.2"] }
+  bronze: { hosts: [bronze.test] }
+`);
+
+function harness(over: Partial<SupervisorDeps> = {}) {
+  const answers: { id: bigint; quiet: boolean }[] = [];
+  const moves: { pid: number; group: string }[] = [];
+  const logs: string[] = [];
+  const held = new Map<number, HeldConnection[]>();
+  const log = (lvl: string) => (_o: object, msg?: string) => logs.push(`${lvl}: ${msg}`);
+  const deps: SupervisorDeps = {
+    respond: (id, quiet) => (answers.push({ id, quiet }), true),
+    classify: createClassifier(config),
+    needsPeek: needsPeek(config),
+    moveToGroup: (pid, group) => (moves.push({ pid, group }), true),
+    connectionsOf: (pid) => held.get(pid) ?? [],
+    normaliseIp: (ip) => normaliseIp(ip) ?? ip,
+    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    ...over,
+  };
+  return { sup: new Supervisor(deps), answers, moves, logs, held };
+}
+
+let nextId = 1n;
+function read(pid: number, fd: number, inode: number, bytes: string, o: { ip?: string; port?: number; nonblocking?: boolean; peekResult?: number } = {}): LoopEvent {
+  return {
+    kind: 'read',
+    needsVerdict: true,
+    id: nextId++,
+    pid,
+    tid: pid,
+    fd,
+    syscall: 'read',
+    socket: { isSocket: true, domain: 2, type: 1, listening: false, nonblocking: o.nonblocking ?? false, inode, local: { ip: o.ip ?? '127.0.0.1', port: o.port ?? 80 } },
+    bytes: Buffer.from(bytes),
+    peekResult: o.peekResult ?? bytes.length,
+    waitedMs: 0,
+  };
+}
+
+test('a Host header puts the process in its vhost and the fd goes quiet', (t) => {
+  const h = harness();
+  h.sup.handle({ kind: 'process', needsVerdict: false, pid: 10, tid: 10, ppid: 1 });
+  h.sup.handle(read(10, 5, 1000, 'GET / HTTP/1.1\r\nHost: Gold.Test:8080\r\n\r\n'));
+  t.deepEqual(h.moves, [{ pid: 10, group: 'gold' }]);
+  t.is(h.answers.length, 1);
+  t.true(h.answers[0].quiet);
+  t.is(h.sup.tables.readFlag(10, 5)?.vhost, 'gold');
+  t.is(h.sup.tables.channel(1000)?.by, 'host');
+  t.is(h.sup.counters.get('gold')?.connections, 1);
+});
+
+test('name beats address; an unknown name falls back to the address, then to the default group', (t) => {
+  const h = harness();
+  h.sup.handle(read(10, 5, 1, 'GET / HTTP/1.1\r\nHost: bronze.test\r\n\r\n', { ip: '::ffff:127.0.0.2' }));
+  h.sup.handle(read(11, 5, 2, 'GET / HTTP/1.1\r\nHost: nobody.test\r\n\r\n', { ip: '::ffff:127.0.0.2' }));
+  h.sup.handle(read(12, 5, 3, 'GET / HTTP/1.1\r\nHost: nobody.test\r\n\r\n', { ip: '127.0.0.9' }));
+  t.deepEqual(h.moves.map((m) => m.group), ['bronze', 'gold', DEFAULT_GROUP]);
+});
+
+test('no second move for a process already in the group; a new connection for another vhost moves it', (t) => {
+  const h = harness();
+  h.sup.handle({ kind: 'process', needsVerdict: false, pid: 10, tid: 10, ppid: 1 });
+  h.sup.handle(read(10, 5, 1, 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n'));
+  h.sup.handle({ kind: 'close', needsVerdict: false, pid: 10, fd: 5 });
+  t.is(h.sup.tables.readFlag(10, 5), undefined);
+  h.sup.handle(read(10, 5, 2, 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n'));
+  h.sup.handle({ kind: 'close', needsVerdict: false, pid: 10, fd: 5 });
+  h.sup.handle(read(10, 5, 3, 'GET / HTTP/1.1\r\nHost: bronze.test\r\n\r\n'));
+  t.deepEqual(h.moves.map((m) => m.group), ['gold', 'bronze']);
+  t.is(h.answers.length, 3);
+});
+
+test('an empty non-blocking read is answered without classifying, and asked again later', (t) => {
+  const h = harness();
+  h.sup.handle(read(10, 5, 1, '', { nonblocking: true, peekResult: -11 }));
+  t.deepEqual(h.moves, []);
+  t.is(h.answers.length, 1);
+  t.false(h.answers[0].quiet);
+  t.is(h.sup.stats.retries, 1);
+});
+
+test('fork-after-accept: the connection held at fork is recorded, and the child inherits it through dup2 and exec', (t) => {
+  const h = harness();
+  h.held.set(10, [{ fd: 4, inode: 77, local: { ip: '::ffff:127.0.0.2', port: 80 } }]);
+  h.sup.handle({ kind: 'process', needsVerdict: false, pid: 10, tid: 10, ppid: 1 });
+  h.sup.handle({ kind: 'accept', needsVerdict: false, pid: 10, fd: 3 });
+  h.sup.handle({ kind: 'fork', needsVerdict: true, id: 500n, pid: 10, tid: 10 });
+  t.deepEqual(h.answers, [{ id: 500n, quiet: false }]);
+  t.is(h.sup.tables.channel(77)?.vhost, 'gold');
+  t.is(h.sup.tables.channel(77)?.pid, 10);
+  h.sup.handle({ kind: 'process', needsVerdict: false, pid: 11, tid: 11, ppid: 10 });
+  h.sup.handle({ kind: 'dup', needsVerdict: false, pid: 11, fd: 4, newFd: 0, syscall: 'dup2' });
+  h.sup.handle({ kind: 'exec', needsVerdict: false, pid: 11, tid: 11 });
+  // The request names another vhost than the address: the name wins.
+  h.sup.handle(read(11, 0, 77, 'GET / HTTP/1.0\r\nHost: bronze.test\r\n\r\n', { ip: '::ffff:127.0.0.2' }));
+  t.deepEqual(h.moves, [{ pid: 11, group: 'bronze' }]);
+  t.is(h.sup.tables.channel(77)?.pid, 10, 'the acceptor stays recorded');
+  t.is(h.sup.counters.get('bronze')?.connections, 1);
+  t.is(h.sup.counters.get('gold'), undefined, 'the provisional address match is not counted');
+  const snap = h.sup.tables.snapshot();
+  t.deepEqual(snap.children, [{ parent: 10, children: [11] }]);
+});
+
+test('a classified connection read by another process reuses the name decision (no bytes left to peek)', (t) => {
+  const h = harness();
+  h.sup.handle(read(10, 5, 9, 'GET / HTTP/1.1\r\nHost: bronze.test\r\n\r\n'));
+  h.sup.handle(read(11, 0, 9, ''));
+  t.deepEqual(h.moves.map((m) => [m.pid, m.group]), [[10, 'bronze'], [11, 'bronze']]);
+});
+
+test('a failing move is logged and the syscall still continues', (t) => {
+  const h = harness({
+    moveToGroup: () => {
+      throw new Error('EACCES');
+    },
+  });
+  h.sup.handle(read(10, 5, 1, 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n'));
+  t.is(h.answers.length, 1);
+  t.is(h.sup.stats.moveErrors, 1);
+  t.true(h.logs.some((l) => l.startsWith('warn: could not move')));
+});
+
+test('a policy exception fails open with exactly one answer', (t) => {
+  const h = harness({
+    classify: () => {
+      throw new Error('boom');
+    },
+  });
+  h.sup.handle(read(10, 5, 1, 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n'));
+  t.deepEqual(h.answers.map((a) => a.quiet), [false]);
+  t.is(h.sup.stats.failOpen, 1);
+});
+
+test('exit forgets the process, its fds and its parent edge; hup ends the run', async (t) => {
+  const h = harness();
+  h.sup.adoptRoot(1, '_server');
+  h.sup.handle({ kind: 'process', needsVerdict: false, pid: 10, tid: 10, ppid: 1 });
+  h.sup.handle(read(10, 5, 1, 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n'));
+  h.sup.handle({ kind: 'exit', needsVerdict: false, pid: 10 });
+  t.is(h.sup.tables.process(10), undefined);
+  t.is(h.sup.tables.readFlag(10, 5), undefined);
+  t.deepEqual(h.sup.tables.snapshot().children, []);
+  h.sup.handle({ kind: 'hup', needsVerdict: false });
+  t.is(await h.sup.whenDone(), 'hup');
+});
