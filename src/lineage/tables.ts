@@ -156,6 +156,18 @@ export class LineageTables {
     if (flag && newFd >= 0) this.readFlags.set(key(pid, newFd), { ...flag });
   }
 
+  /** Known descendants of a process, nearest first. */
+  descendants(pid: number): number[] {
+    const out: number[] = [];
+    const queue = [...(this.children.get(pid) ?? [])];
+    while (queue.length > 0 && out.length < 10000) {
+      const c = queue.shift()!;
+      out.push(c);
+      queue.push(...(this.children.get(c) ?? []));
+    }
+    return out;
+  }
+
   /** Pids vhqos believes are in `group` right now. */
   pidsIn(group: string): number[] {
     const out: number[] = [];

@@ -184,6 +184,16 @@ export class Supervisor {
   }
 
   private place(pid: number, group: string, why: Classification): void {
+    this.moveOne(pid, group, why);
+    // Helpers the serving process forked before it read the request (socat's
+    // relay mode forks the handler first) are unclassified: they go along.
+    for (const d of this.tables.descendants(pid)) {
+      const g = this.tables.process(d)?.group;
+      if (g === null || g === SERVER_GROUP) this.moveOne(d, group, why);
+    }
+  }
+
+  private moveOne(pid: number, group: string, why: Classification): void {
     const rec = this.tables.process(pid);
     if (rec?.group === group) return;
     try {

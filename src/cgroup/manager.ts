@@ -1,0 +1,326 @@
+// The cgroup tree of one vhqos instance: <hierarchy>/<parent>/<instance>/<group>
+// in every hierarchy the backend uses. It remembers which directories it
+// created and never moves, limits or removes anything else.
+import * as fs from 'fs';
+import * as path from 'path';
+import type { ResourceSettings } from '../types';
+import { CgroupDetection, cgroupDirOf, detectCgroups } from './detect';
+import type { Backend, Usage } from './backend';
+import { V1Backend } from './v1';
+import { V2Backend } from './v2';
+import { CgroupError, cgroupError, exists, isErrno, readProcs, sleepSync, writeCgroupFile } from './files';
+
+export interface CgroupManagerOptions {
+  /** Name of this supervisor's subtree, unique per running vhqos. */
+  instance: string;
+  /** Path under each hierarchy root ('' = the root). Default 'vhqos'; in a container: the container's cgroup. */
+  parent?: string;
+  backend?: 'v1' | 'v2' | 'auto';
+  /**
+   * If <parent>/<instance> already exists (a crashed run left it, or another
+   * vhqos uses the name): 'fail' (default) throws; 'adopt' takes the whole
+   * subtree over, rewrites every setting and removes it at teardown.
+   */
+  onExisting?: 'fail' | 'adopt';
+  /** Use this instead of reading /proc/self/mountinfo (tests, diagnostics). */
+  detection?: CgroupDetection;
+}
+
+export interface GroupSpec {
+  name: string;
+  resources: ResourceSettings;
+}
+
+export interface GroupUsage extends Usage {
+  pids: number[];
+}
+
+/** Where teardown puts processes still in our groups. */
+export type MoveBackTo =
+  /** The cgroups the manager's own process was in at create() (where the server it started came from). */
+  | 'home'
+  /**
+   * The <parent> cgroup (containers). On v2 the controllers setup() enabled in
+   * <parent> are disabled again first: a cgroup that hands controllers to its
+   * children cannot hold processes.
+   */
+  | 'parent';
+
+interface Owned {
+  hierarchy: number;
+  /** 'shared': an ancestor other instances may use too (created by us, removed only if empty). */
+  kind: 'shared' | 'own';
+}
+
+interface Group {
+  dirs: string[];
+  /** cgroup.procs of each dir, opened once so move() is one write(2) per hierarchy. */
+  fds: number[];
+}
+
+function checkName(what: string, name: string): void {
+  if (!name || name === '.' || name === '..' || /[/\0\n]/.test(name) || name.length > 255) {
+    throw new Error(`cgroup: invalid ${what} name ${JSON.stringify(name)}`);
+  }
+}
+
+const depth = (dir: string) => dir.split('/').length;
+
+export class CgroupManager {
+  readonly version: 1 | 2;
+  private readonly parentDirs: string[];
+  private readonly instanceDirs: string[];
+  private readonly homeDirs: (string | undefined)[];
+  /** Directories created (or adopted) by us, in creation order. */
+  private readonly owned = new Map<string, Owned>();
+  private readonly groups = new Map<string, Group>();
+  private claimed = false;
+  private closed = false;
+
+  private constructor(private readonly backend: Backend, private readonly opts: CgroupManagerOptions) {
+    this.version = backend.version;
+    const parts = (opts.parent ?? 'vhqos').split('/').filter(Boolean);
+    parts.forEach((p) => checkName('parent path component', p));
+    checkName('instance', opts.instance);
+    const hs = backend.hierarchies;
+    this.parentDirs = hs.map((h) => path.join(h.mountPoint, ...parts));
+    this.instanceDirs = this.parentDirs.map((d) => path.join(d, opts.instance));
+    const self = fs.readFileSync('/proc/self/cgroup', 'utf8');
+    this.homeDirs = hs.map((h) => cgroupDirOf(h, self, backend.version));
+  }
+
+  static create(opts: CgroupManagerOptions): CgroupManager {
+    const d = opts.detection ?? detectCgroups();
+    const want = opts.backend ?? 'auto';
+    const v1 = want === 'v1' || (want === 'auto' && d.version === 1);
+    return new CgroupManager(v1 ? new V1Backend(d) : new V2Backend(d), opts);
+  }
+
+  /**
+   * Creates (or updates) the groups and writes their settings; may be called
+   * again, e.g. on reload (groups no longer listed stay until teardown).
+   * Settings that cannot be applied come back as warnings; filesystem errors
+   * throw a CgroupError naming the file (directories made so far are still
+   * removed by teardown()).
+   */
+  setup(groups: GroupSpec[]): { warnings: string[] } {
+    if (this.closed) throw new Error('cgroup: setup() after teardown()');
+    const names = new Set<string>();
+    for (const g of groups) {
+      checkName('group', g.name);
+      if (names.has(g.name)) throw new Error(`cgroup: group ${g.name} is listed twice`);
+      names.add(g.name);
+    }
+    if (!this.claimed) this.claimInstance();
+    for (const g of groups) this.createGroup(g.name);
+    // Top-down, from the hierarchy root to the instance (v2 subtree_control).
+    this.backend.hierarchies.forEach((h, i) => {
+      const ancestors: string[] = [];
+      for (let dir = this.instanceDirs[i]; ; dir = path.dirname(dir)) {
+        ancestors.unshift(dir);
+        if (dir === h.mountPoint || dir === '/') break;
+      }
+      for (const dir of ancestors) this.backend.delegate(dir);
+    });
+    const warnings: string[] = [];
+    for (const g of groups) warnings.push(...this.apply(g.name, g.resources));
+    return { warnings };
+  }
+
+  /**
+   * Moves a whole process (any of its thread ids will do) into a group, in
+   * every hierarchy. false: the process is gone (ESRCH). Synchronous on purpose:
+   * the supervisor lets the trapped syscall continue only after this returns.
+   */
+  move(pid: number, group: string): boolean {
+    const g = this.group(group);
+    // "0" in cgroup.procs means the writer itself: never let that through.
+    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`cgroup: invalid pid ${pid}`);
+    const s = String(pid);
+    for (let i = 0; i < g.fds.length; i++) {
+      try {
+        fs.writeSync(g.fds[i], s);
+      } catch (e) {
+        if (isErrno(e, 'ESRCH')) return false;
+        throw cgroupError(`cannot move pid ${pid} into`, `${g.dirs[i]}/cgroup.procs`, e);
+      }
+    }
+    return true;
+  }
+
+  groupPaths(group: string): string[] {
+    return [...this.group(group).dirs];
+  }
+
+  groupNames(): string[] {
+    return [...this.groups.keys()];
+  }
+
+  usage(group: string): GroupUsage {
+    const { dirs } = this.group(group);
+    const pids = new Set<number>();
+    for (const d of dirs) for (const p of readProcs(d)) pids.add(p);
+    return { ...this.backend.usage(dirs), pids: [...pids].sort((a, b) => a - b) };
+  }
+
+  /**
+   * Moves processes left in our groups out (to `moveBackTo`), then removes
+   * every directory we created, deepest first, retrying EBUSY for up to 2 s in all.
+   * Ancestors shared with other instances are removed only if empty.
+   * Idempotent; throws (after trying everything) if some stay, and a later
+   * call tries those again.
+   */
+  teardown(moveBackTo: MoveBackTo = 'home'): void {
+    this.closed = true;
+    for (const g of this.groups.values()) for (const fd of g.fds) fs.closeSync(fd);
+    this.groups.clear();
+    if (moveBackTo === 'parent') {
+      this.backend.hierarchies.forEach((h, i) => {
+        this.backend.undelegate(this.instanceDirs[i]);
+        if (this.parentDirs[i] !== h.mountPoint) this.backend.undelegate(this.parentDirs[i]);
+      });
+    }
+    const failures: string[] = [];
+    const deadline = Date.now() + 2000;
+    const dirs = [...this.owned.entries()].sort((a, b) => depth(b[0]) - depth(a[0]));
+    for (const [dir, o] of dirs) {
+      const failure = this.remove(dir, o, moveBackTo, deadline);
+      if (failure) failures.push(failure);
+      else this.owned.delete(dir);
+    }
+    if (failures.length) throw new CgroupError(`cgroup: teardown left ${failures.join('; ')}`, failures[0].split(' ')[0]);
+  }
+
+  private group(name: string): Group {
+    const g = this.groups.get(name);
+    if (!g) throw new Error(`cgroup: unknown group ${JSON.stringify(name)}`);
+    return g;
+  }
+
+  private claimInstance(): void {
+    const existing = this.instanceDirs.filter((d) => exists(d));
+    if (existing.length && this.opts.onExisting !== 'adopt') {
+      throw new CgroupError(
+        `cgroup: ${existing[0]} already exists: a vhqos instance named "${this.opts.instance}" is running or did not clean up.`
+          + ' Stop it, remove the directory (its groups first, once empty), or use onExisting: \'adopt\' to take it over',
+        existing[0], 'EEXIST');
+    }
+    this.backend.hierarchies.forEach((h, i) => {
+      const parts = path.relative(h.mountPoint, this.instanceDirs[i]).split('/');
+      // Another instance may remove a shared ancestor between our mkdirs: start over then.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          let dir = h.mountPoint;
+          parts.forEach((p, k) => {
+            dir = path.join(dir, p);
+            this.mkdir(dir, { hierarchy: i, kind: k === parts.length - 1 ? 'own' : 'shared' });
+          });
+          break;
+        } catch (e) {
+          if (attempt >= 2 || !(e instanceof CgroupError && e.code === 'ENOENT')) throw e;
+        }
+      }
+      if (existing.includes(this.instanceDirs[i])) this.adopt(this.instanceDirs[i], i);
+    });
+    this.claimed = true;
+  }
+
+  private adopt(dir: string, hierarchy: number): void {
+    this.owned.set(dir, { hierarchy, kind: 'own' });
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) this.adopt(path.join(dir, e.name), hierarchy);
+    }
+  }
+
+  private mkdir(dir: string, o: Owned): void {
+    try {
+      fs.mkdirSync(dir);
+      this.owned.set(dir, o);
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw cgroupError('cannot create', dir, e);
+      // A name like "cpu.max" collides with an interface file, not a cgroup.
+      if (!fs.statSync(dir).isDirectory()) throw new CgroupError(`cgroup: ${dir} exists and is not a cgroup`, dir, 'EEXIST');
+      // Below our instance everything is ours (an earlier setup() made it).
+      if (o.kind === 'own') this.owned.set(dir, o);
+    }
+  }
+
+  private createGroup(name: string): void {
+    if (this.groups.has(name)) return;
+    const dirs = this.instanceDirs.map((d) => path.join(d, name));
+    dirs.forEach((d, i) => this.mkdir(d, { hierarchy: i, kind: 'own' }));
+    const fds: number[] = [];
+    try {
+      for (const d of dirs) fds.push(fs.openSync(`${d}/cgroup.procs`, fs.constants.O_WRONLY));
+    } catch (e) {
+      fds.forEach((fd) => fs.closeSync(fd));
+      throw cgroupError('cannot open', `${dirs[fds.length]}/cgroup.procs`, e);
+    }
+    this.groups.set(name, { dirs, fds });
+  }
+
+  private apply(group: string, resources: ResourceSettings): string[] {
+    const { dirs } = this.group(group);
+    const plan = this.backend.plan(group, resources);
+    const warnings = [...plan.warnings];
+    for (const s of plan.settings) {
+      const i = this.backend.hierarchyOf(s.controller);
+      if (i < 0) {
+        if (!s.isDefault) warnings.push(`${group}: ${s.setting} cannot be applied: no cgroup v1 hierarchy has the ${s.controller} controller (ignored)`);
+        continue;
+      }
+      const choice = s.choices.find((c) => c.writes.every((w) => exists(`${dirs[i]}/${w.file}`)));
+      if (!choice) {
+        const files = s.choices.map((c) => c.writes.map((w) => w.file).join('+')).join(' or ');
+        if (!s.isDefault) warnings.push(`${group}: ${s.setting} cannot be applied: ${dirs[i]} has no ${files} (${s.controller} controller not available there) (ignored)`);
+        continue;
+      }
+      for (const w of choice.writes) writeCgroupFile(`${dirs[i]}/${w.file}`, w.value);
+      if (choice.warning) warnings.push(choice.warning);
+    }
+    return warnings;
+  }
+
+  /** Returns a failure description, or undefined once the directory is gone. */
+  private remove(dir: string, o: Owned, moveBackTo: MoveBackTo, deadline: number): string | undefined {
+    let moveError = '';
+    for (;;) {
+      if (o.kind === 'own') {
+        for (const pid of readProcs(dir)) moveError = this.moveOut(pid, o.hierarchy, moveBackTo) ?? moveError;
+      }
+      try {
+        fs.rmdirSync(dir);
+        return undefined;
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) return undefined;
+        // A shared ancestor still holding other instances' groups is theirs now.
+        if (o.kind === 'shared' && isErrno(e, 'EBUSY', 'ENOTEMPTY')) return undefined;
+        if (!isErrno(e, 'EBUSY') || Date.now() > deadline) {
+          return `${dir} (${(e as Error).message}${moveError ? `; ${moveError}` : ''})`;
+        }
+      }
+      sleepSync(20);
+    }
+  }
+
+  /** Moves one leftover process out of our tree; returns an error text if it could not. */
+  private moveOut(pid: number, i: number, moveBackTo: MoveBackTo): string | undefined {
+    const root = this.backend.hierarchies[i].mountPoint;
+    const inside = (d: string) => d === this.instanceDirs[i] || d.startsWith(`${this.instanceDirs[i]}/`);
+    // Home may be gone: then the root, better than blocking rmdir. Never the root for 'parent':
+    // a container's processes must not escape the container's limits.
+    const targets = moveBackTo === 'parent' ? [this.parentDirs[i]] : [this.homeDirs[i], root];
+    let error: string | undefined;
+    for (const target of targets) {
+      if (target === undefined || inside(target)) continue;
+      try {
+        writeCgroupFile(`${target}/cgroup.procs`, String(pid));
+        return undefined;
+      } catch (e) {
+        if (e instanceof CgroupError && e.code === 'ESRCH') return undefined;
+        error = (e as Error).message;
+      }
+    }
+    return error;
+  }
+}

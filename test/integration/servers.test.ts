@@ -1,0 +1,443 @@
+// The real servers that tests, examples, benchmarks and the demo run under
+// vhqos, checked *bare* (no vhqos): they start, route by name, address and
+// SNI as intended, report the serving process and its cgroups, burn CPU, and
+// leave no process behind when stopped.
+import test, { type ExecutionContext } from 'ava';
+import { spawn, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { makeApacheSite, startBare, type ApacheSite, type BareServer } from '../helpers/apache';
+import { httpGet, httpsGet, parseCgroupBody, servedBy, type HttpResponse } from '../helpers/client';
+import { demoConfig, demoScript, makeDemoServer } from '../helpers/demo';
+import { makeInetdServer, type InetdKind } from '../helpers/inetd';
+import { cgiFixturesDir, repoRoot } from '../helpers/paths';
+import { isListening, pickPort, processesOf, readProc, waitForPort, type ServerSpec } from '../helpers/proc';
+
+const PORTS: [number, number] = [18900, 18999];
+
+function ownCgroups(): Record<string, string> {
+  return parseCgroupBody(
+    fs
+      .readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .map((l) => (l ? `cgroup: ${l}` : ''))
+      .join('\n'),
+  ).cgroups;
+}
+
+function report(t: ExecutionContext, r: HttpResponse) {
+  t.is(r.status, 200, r.body);
+  return parseCgroupBody(r.body);
+}
+
+// ---------------------------------------------------------------- Apache
+
+let site: ApacheSite | undefined;
+let apache: BareServer | undefined;
+
+async function apacheSite(): Promise<{ site: ApacheSite; apache: BareServer }> {
+  if (!site || !apache) {
+    const port = await pickPort(['127.0.0.1', '127.0.0.2', '127.0.0.3', '::1'], ...PORTS);
+    const httpsPort = await pickPort(['127.0.0.1'], ...PORTS);
+    site = await makeApacheSite({
+      port,
+      httpsPort: httpsPort === port ? httpsPort + 1 : httpsPort,
+      addressVhosts: [
+        { vhost: 'gold', ip: '127.0.0.2' },
+        { vhost: 'bronze', ip: '127.0.0.3' },
+        { vhost: 'gold', ip: '::1' },
+      ],
+    });
+    apache = await startBare(site);
+  }
+  return { site, apache };
+}
+
+test.after.always(async () => {
+  await apache?.stop();
+  await site?.stop();
+});
+
+test.serial('apache: config is self-contained prefork, runs as www-data, argv as documented', async (t) => {
+  const { site, apache } = await apacheSite();
+  t.deepEqual(site.argv, ['/usr/sbin/apache2', '-f', path.join(site.dir, 'apache2.conf'), '-DFOREGROUND']);
+  const conf = fs.readFileSync(site.conf, 'utf8');
+  t.regex(conf, /LoadModule mpm_prefork_module/);
+  t.notRegex(conf, /Include|\/etc\/apache2/);
+  for (const d of ['ServerRoot', 'PidFile', 'ErrorLog', 'Mutex file:']) {
+    t.true(conf.split('\n').some((l) => l.startsWith(d) && l.includes(site.dir)), d);
+  }
+  // The master runs as root and is the PidFile's pid; workers run as www-data.
+  await waitFor(() => site.masterPid() !== null);
+  t.is(site.masterPid(), apache.pid);
+  const r = report(t, await httpGet({ ip: '127.0.0.1', port: site.ports.http, host: 'gold.test', path: '/whoami' }));
+  const uid = fs.readFileSync(`/proc/${r.ppid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1];
+  t.is(uid, '33', 'the serving child runs as www-data');
+});
+
+test.serial('apache: name-based vhosts route by Host header (and the catch-all default)', async (t) => {
+  const { site } = await apacheSite();
+  const cases: Array<[string, string]> = [
+    ['gold.test', 'gold'],
+    ['www.gold.test', 'gold'],
+    ['bronze.test', 'bronze'],
+    ['BRONZE.test', 'bronze'],
+    ['unknown.test', 'default'],
+  ];
+  for (const [host, vhost] of cases) {
+    const r = report(t, await httpGet({ ip: '127.0.0.1', port: site.ports.http, host, path: '/whoami' }));
+    t.is(r.fields['vhost'], vhost, host);
+    t.is(r.fields['host'], host);
+    t.is(r.fields['server'], 'apache');
+    t.is(r.fields['local_addr'], '127.0.0.1');
+    t.is(r.fields['local_port'], String(site.ports.http));
+  }
+  const page = await httpGet({ ip: '127.0.0.1', port: site.ports.http, host: 'bronze.test', path: '/' });
+  t.is(page.status, 200);
+  t.regex(page.body, /vhost: bronze/);
+  t.is((await httpGet({ ip: '127.0.0.1', port: site.ports.http, host: 'gold.test', path: '/nope' })).status, 404);
+});
+
+test.serial('apache: address-based vhosts route by local address, whatever the Host', async (t) => {
+  const { site } = await apacheSite();
+  const cases: Array<[string, string, string]> = [
+    ['127.0.0.2', 'bronze.test', 'gold'],
+    ['127.0.0.3', 'gold.test', 'bronze'],
+    ['::1', 'bronze.test', 'gold'],
+  ];
+  for (const [ip, host, vhost] of cases) {
+    const r = report(t, await httpGet({ ip, port: site.ports.http, host, path: '/cgi-bin/whoami' }));
+    t.is(r.fields['vhost'], vhost, `${ip} Host ${host}`);
+    t.is(r.fields['local_addr'], ip);
+  }
+  const hello = await httpGet({ ip: '127.0.0.3', port: site.ports.http, path: '/hello.txt' });
+  t.is(hello.body, 'hello from bronze\n');
+});
+
+test.serial('apache: whoami reports the prefork child that served it and its cgroups', async (t) => {
+  const { site, apache } = await apacheSite();
+  const a = report(t, await httpGet({ ip: '127.0.0.1', port: site.ports.http, host: 'gold.test', path: '/whoami' }));
+  const b = report(t, await httpGet({ ip: '127.0.0.1', port: site.ports.http, host: 'gold.test', path: '/whoami' }));
+  t.not(a.pid, b.pid, 'each CGI is a new process');
+  // CGI's parent is a prefork child (not the master), whose parent is the master.
+  t.not(a.ppid, apache.pid);
+  t.is(a.parentPpid, apache.pid);
+  t.deepEqual(readProc(a.ppid)?.argv, site.argv, 'the CGI parent is an Apache child');
+  // Bare: the CGI sits in this test's cgroups, and in no vhqos cgroup.
+  const own = ownCgroups();
+  t.is(a.cgroups['cpu'] ?? a.unified, own['cpu'] ?? own['']);
+  t.is(a.cgroups['memory'], own['memory']);
+  t.deepEqual(a.parentCgroups, a.cgroups);
+  t.is(servedBy(a), null);
+});
+
+test.serial('apache: burn?ms=N burns N ms of CPU in the serving process', async (t) => {
+  const { site } = await apacheSite();
+  const r = report(t, await httpGet({ ip: '127.0.0.1', port: site.ports.http, host: 'bronze.test', path: '/burn?ms=200' }));
+  t.is(r.fields['vhost'], 'bronze');
+  t.is(r.fields['burn_ms'], '200');
+  const cpu = Number(r.fields['cpu_ms']);
+  t.true(cpu >= 200 && cpu < 300, `cpu_ms ${cpu}`);
+  t.true(Number(r.fields['wall_ms']) >= cpu - 20, `wall_ms ${r.fields['wall_ms']}`);
+  const cg = report(t, await httpGet({ ip: '127.0.0.1', port: site.ports.http, host: 'bronze.test', path: '/cgi-bin/burn?ms=20' }));
+  t.is(cg.fields['burn_ms'], '20');
+});
+
+test.serial('apache: HTTPS picks the certificate and the vhost by SNI', async (t) => {
+  const { site } = await apacheSite();
+  const https = site.ports.https as number;
+  const cases: Array<[string, string, string]> = [
+    ['gold.test', 'gold.test', 'gold'],
+    ['a.gold.test', 'gold.test', 'gold'],
+    ['bronze.test', 'bronze.test', 'bronze'],
+    ['other.test', 'default.invalid', 'default'],
+  ];
+  for (const [sni, cn, vhost] of cases) {
+    const res = await httpsGet({ ip: '127.0.0.1', port: https, servername: sni, path: '/whoami' });
+    t.is(res.certCN, cn, sni);
+    t.is(report(t, res).fields['vhost'], vhost, sni);
+  }
+  const gold = await httpsGet({ ip: '127.0.0.1', port: https, servername: 'gold.test', path: '/' });
+  t.regex(gold.certAltNames, /DNS:\*\.gold\.test/);
+  t.true(fs.existsSync(site.certFile('bronze') as string));
+});
+
+test.serial('apache: raw requests: split Host header, missing Host, garbage', async (t) => {
+  const { site } = await apacheSite();
+  const port = site.ports.http;
+  const split = await httpGet({
+    ip: '127.0.0.1',
+    port,
+    raw: ['GET /whoami HTTP/1.1\r\nHo', 'st: bronze.test\r\nConnection: close\r\n', '\r\n'],
+    chunkDelayMs: 30,
+  });
+  t.is(report(t, split).fields['vhost'], 'bronze');
+  const noHost = await httpGet({ ip: '127.0.0.1', port, host: null, path: '/whoami' });
+  t.is(report(t, noHost).fields['vhost'], 'default');
+  const garbage = await httpGet({ ip: '127.0.0.1', port, raw: 'HELLO\r\n\r\n' });
+  t.is(garbage.status, 400);
+});
+
+test.serial('apache: stop() finds and stops a server it did not start, leaving nothing behind', async (t) => {
+  const port = await pickPort(['127.0.0.1', '127.0.0.2', '127.0.0.3'], ...PORTS);
+  const s = await makeApacheSite({ port, startServers: 3 });
+  // Launched the way a supervisor would: own process group, not through startBare.
+  const child = spawn(s.argv[0], s.argv.slice(1), { env: s.env, detached: true, stdio: 'ignore' });
+  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  try {
+    await waitForPort('127.0.0.3', port, 15000);
+    await waitFor(() => processesOf({ marker: s.dir }).length >= 4); // master + 3
+    const r = report(t, await httpGet({ ip: '127.0.0.3', port, path: '/whoami' }));
+    t.is(r.fields['vhost'], 'bronze');
+  } finally {
+    await s.stop();
+  }
+  t.is(await exited, 0, 'Apache exits cleanly on SIGTERM');
+  t.deepEqual(processesOf({ marker: s.dir }), []);
+  t.deepEqual(processesOf({ pgid: child.pid }), []);
+  t.false(await isListening('127.0.0.3', port));
+  t.false(fs.existsSync(s.dir));
+});
+
+// ------------------------------------------------------- inetd-style servers
+
+const inetdCases: Array<{ kind: InetdKind; ip: string; directChild: boolean }> = [
+  { kind: 'tcpserver', ip: '127.0.0.2', directChild: true },
+  { kind: 'socat', ip: '127.0.0.3', directChild: false },
+  { kind: 'socat-nofork', ip: '127.0.0.2', directChild: true },
+  { kind: 'busybox-httpd', ip: '127.0.0.3', directChild: false },
+];
+
+for (const c of inetdCases) {
+  test.serial(`${c.kind}: fork per connection on ${c.ip}, whoami/burn follow the socket, clean stop`, async (t) => {
+    const port = await pickPort([c.ip], ...PORTS);
+    const srv = await makeInetdServer({ kind: c.kind, ip: c.ip, port });
+    const bare = await startOrClean(srv);
+    try {
+      t.true(processesOf({ pgid: bare.pid }).some((p) => p.pid === bare.pid), 'runs in its own process group');
+      const pids = new Set<number>();
+      for (const host of ['gold.test', 'bronze.test']) {
+        const r = report(t, await httpGet({ ip: c.ip, port, host, path: srv.paths.whoami }));
+        t.is(r.fields['server'], c.kind);
+        t.is(r.fields['host'], host);
+        t.is(r.fields['local_addr'], c.ip);
+        t.is(r.fields['local_port'], String(port));
+        if (c.directChild) {
+          // fork + dup2 onto 0/1 + exec: the reporter is the accepting server's own child.
+          t.is(r.ppid, bare.pid);
+        } else {
+          // socat relay / busybox child in between.
+          t.not(r.ppid, bare.pid);
+          t.is(r.parentPpid, bare.pid);
+        }
+        t.is(r.cgroups['cpu'] ?? r.unified, ownCgroups()['cpu'] ?? ownCgroups()['']);
+        t.is(servedBy(r), null);
+        pids.add(r.pid);
+      }
+      t.is(pids.size, 2, 'a new process per connection');
+      const b = report(t, await httpGet({ ip: c.ip, port, host: 'gold.test', path: srv.paths.burn(150) }));
+      const cpu = Number(b.fields['cpu_ms']);
+      t.is(b.fields['burn_ms'], '150');
+      t.true(cpu >= 150 && cpu < 250, `cpu_ms ${cpu}`);
+      if (c.kind !== 'busybox-httpd') {
+        const bb = report(t, await httpGet({ ip: c.ip, port, host: 'gold.test', path: '/burn?ms=10' }));
+        t.is(bb.fields['burn_ms'], '10');
+      }
+    } finally {
+      await bare.stop();
+      await srv.stop();
+    }
+    t.deepEqual(processesOf({ marker: srv.dir }), []);
+    t.deepEqual(processesOf({ pgid: bare.pid }), []);
+    t.false(await isListening(c.ip, port));
+    t.false(fs.existsSync(srv.dir));
+  });
+}
+
+for (const kind of ['socat', 'busybox-httpd'] as const) {
+  test.serial(`${kind}: dual-stack on :: reports IPv4 clients at ::ffff:127.0.0.2`, async (t) => {
+    const port = await pickPort(['::', '127.0.0.2'], ...PORTS);
+    const srv = await makeInetdServer({ kind, ip: '::', port });
+    t.true(srv.argv.some((a) => a.includes('[::]')), srv.argv.join(' '));
+    const bare = await startOrClean(srv);
+    try {
+      const v4 = report(t, await httpGet({ ip: '127.0.0.2', port, host: 'gold.test', path: srv.paths.whoami }));
+      t.is(v4.fields['local_addr'], '::ffff:127.0.0.2');
+      const v6 = report(t, await httpGet({ ip: '::1', port, host: 'gold.test', path: srv.paths.whoami }));
+      t.is(v6.fields['local_addr'], '::1');
+    } finally {
+      await bare.stop();
+      await srv.stop();
+    }
+    t.deepEqual(processesOf({ pgid: bare.pid }), []);
+  });
+}
+
+test.serial('tcpserver refuses IPv6 (ucspi-tcp is IPv4 only)', async (t) => {
+  await t.throwsAsync(makeInetdServer({ kind: 'tcpserver', ip: '::1', port: 18999 }), { message: /IPv4 only/ });
+});
+
+// ------------------------------------------------------------------- demo
+
+test.serial('demo: forking-httpd.pl serves whoami/burn per connection, dual-stack, exits 0 on SIGTERM', async (t) => {
+  const p1 = await pickPort(['127.0.0.1'], ...PORTS);
+  const p2 = await pickPort(['::', '127.0.0.2'], ...PORTS);
+  const demo = await makeDemoServer({ listen: [{ ip: '127.0.0.1', port: p1 }, { ip: '::', port: p2 }] });
+  const bare = await startOrClean(demo);
+  let exit;
+  try {
+    // Its own process group: the server and (short-lived) children it forked.
+    const group = processesOf({ pgid: bare.pid });
+    t.true(group.some((p) => p.pid === bare.pid));
+    t.true(group.every((p) => p.pid === bare.pid || p.ppid === bare.pid));
+    const r = report(t, await httpGet({ ip: '127.0.0.1', port: p1, host: 'gold.demo', path: '/whoami' }));
+    t.is(r.fields['server'], 'demo');
+    t.is(r.fields['host'], 'gold.demo');
+    t.is(r.fields['local_addr'], '127.0.0.1');
+    t.is(r.ppid, bare.pid, 'served by a child forked by the listener');
+    t.not(r.pid, bare.pid);
+    t.is(r.cgroups['cpu'] ?? r.unified, ownCgroups()['cpu'] ?? ownCgroups()['']);
+    const mapped = report(t, await httpGet({ ip: '127.0.0.2', port: p2, host: 'bronze.demo', path: '/whoami' }));
+    t.is(mapped.fields['local_addr'], '::ffff:127.0.0.2');
+    t.is(report(t, await httpGet({ ip: '::1', port: p2, path: '/whoami' })).fields['local_addr'], '::1');
+    // Concurrent burns are served by distinct children, each burning its own CPU.
+    const burns = await Promise.all(
+      [1, 2, 3].map(() => httpGet({ ip: '127.0.0.1', port: p1, host: 'bronze.demo', path: '/burn?ms=150' })),
+    );
+    const reps = burns.map((b) => report(t, b));
+    t.is(new Set(reps.map((x) => x.pid)).size, 3);
+    for (const x of reps) {
+      t.is(x.ppid, bare.pid);
+      t.true(Number(x.fields['cpu_ms']) >= 150, x.fields['cpu_ms']);
+    }
+    t.is((await httpGet({ ip: '127.0.0.1', port: p1, path: '/nope' })).status, 404);
+    t.is((await httpGet({ ip: '127.0.0.1', port: p1, raw: '\r\n\r\n' })).status, 400);
+    // A slow request is in progress when SIGTERM arrives: the server still exits 0.
+    const slow = httpGet({ ip: '127.0.0.1', port: p1, path: '/burn?ms=300' });
+    await new Promise((res) => setTimeout(res, 100));
+    process.kill(bare.pid, 'SIGTERM');
+    const t0 = Date.now();
+    exit = await bare.exited;
+    const stopMs = Date.now() - t0;
+    t.true(stopMs < 5000, `stopped after ${stopMs} ms`);
+    t.is((await slow).status, 200, 'the request in flight is finished');
+  } finally {
+    await bare.stop();
+    await demo.stop();
+  }
+  t.deepEqual(exit, { code: 0, signal: null });
+  t.deepEqual(processesOf({ pgid: bare.pid }), []);
+  t.false(await isListening('127.0.0.1', p1));
+});
+
+test.serial('demo: forking-httpd.pl needs only perl-base modules', (t) => {
+  const perlBase = execFileSync('perl', ['-e', 'print join "\\n", grep { m{/perl-base$} } @INC'], {
+    encoding: 'utf8',
+  }).trim();
+  if (!perlBase) return t.pass('no perl-base directory in @INC (not Debian): nothing to check');
+  const src = fs.readFileSync(demoScript(), 'utf8');
+  const mods = [...src.matchAll(/^use ([A-Z][\w:]*)/gm)].map((m) => m[1]);
+  t.true(mods.includes('IO::Socket::IP'));
+  // Load them with @INC reduced to perl-base: fails if any needs more.
+  const out = execFileSync(
+    'perl',
+    ['-e', 'BEGIN { @INC = ($ARGV[0]) } shift; for (@ARGV) { (my $f = "$_.pm") =~ s{::}{/}g; require $f } print "ok"', perlBase, ...mods],
+    { encoding: 'utf8' },
+  );
+  t.is(out, 'ok');
+  execFileSync('perl', ['-c', demoScript()], { stdio: 'ignore' });
+});
+
+test.serial('demo: demo.yaml has gold (400) and bronze (100), name-based', (t) => {
+  const cfg = parseYaml(fs.readFileSync(demoConfig(), 'utf8')) as {
+    vhosts: Record<string, { hosts?: string[]; addresses?: string[]; cpu?: { weight?: number } }>;
+  };
+  t.deepEqual(Object.keys(cfg.vhosts).sort(), ['bronze', 'gold']);
+  t.is(cfg.vhosts['gold'].cpu?.weight, 400);
+  t.is(cfg.vhosts['bronze'].cpu?.weight, 100);
+  t.deepEqual(cfg.vhosts['gold'].hosts, ['gold.demo']);
+  t.deepEqual(cfg.vhosts['bronze'].hosts, ['bronze.demo']);
+  t.is(cfg.vhosts['gold'].addresses, undefined);
+});
+
+// ---------------------------------------------------------------- examples
+
+test.serial('examples: CGIs are copies of the fixtures, configs parse, apache2.conf passes apache2 -t', (t) => {
+  const root = repoRoot();
+  const fixtures = cgiFixturesDir();
+  const copies: Array<[string, string]> = [
+    ['examples/apache-prefork/cgi-bin/whoami', 'whoami'],
+    ['examples/apache-prefork/cgi-bin/burn', 'burn'],
+    ['examples/inetd/whoami', 'whoami'],
+    ['examples/inetd/burn', 'burn'],
+    ['examples/inetd/inetd-handler', 'inetd-handler'],
+  ];
+  for (const [copy, orig] of copies) {
+    t.is(fs.readFileSync(path.join(root, copy), 'utf8'), fs.readFileSync(path.join(fixtures, orig), 'utf8'), copy);
+    t.truthy(fs.statSync(path.join(root, copy)).mode & 0o111, `${copy} is executable`);
+  }
+  for (const ex of ['apache-prefork', 'inetd']) {
+    const cfg = parseYaml(fs.readFileSync(path.join(root, 'examples', ex, 'site.yaml'), 'utf8')) as {
+      vhosts: Record<string, { hosts: string[]; addresses: string[] }>;
+    };
+    t.deepEqual(Object.keys(cfg.vhosts), ['gold', 'bronze'], ex);
+    t.true(cfg.vhosts['gold'].hosts.includes('gold.test'), ex);
+    t.true(cfg.vhosts['gold'].addresses.some((a) => a.startsWith('127.0.0.2')), ex);
+    t.true(cfg.vhosts['bronze'].addresses.some((a) => a.startsWith('127.0.0.3')), ex);
+  }
+  const exDir = path.join(root, 'examples', 'apache-prefork');
+  const out = execFileSync('/usr/sbin/apache2', ['-t', '-f', path.join(exDir, 'apache2.conf')], {
+    cwd: exDir,
+    env: { ...process.env, PWD: exDir },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.is(typeof out, 'string'); // execFileSync throws if apache2 -t fails
+});
+
+// ------------------------------------------------------------- client parsing
+
+test('client: parseCgroupBody and servedBy on v1, v2 and bare reports', (t) => {
+  const v1 = [
+    'pid: 10',
+    'ppid: 9',
+    'parent_ppid: 1',
+    'cgroup: 4:memory:/process_api/x',
+    'cgroup: 3:cpu,cpuacct:/vhqos/inst1/gold',
+    'cgroup: 0::/',
+    'parent_cgroup: 3:cpu,cpuacct:/vhqos/inst1/_idle',
+  ].join('\n');
+  const r = parseCgroupBody(v1);
+  t.is(r.pid, 10);
+  t.is(r.ppid, 9);
+  t.is(r.parentPpid, 1);
+  t.is(r.cgroups['cpu'], '/vhqos/inst1/gold');
+  t.is(r.cgroups['cpuacct'], '/vhqos/inst1/gold');
+  t.is(r.cgroups['memory'], '/process_api/x');
+  t.is(servedBy(v1), 'gold');
+  t.is(servedBy(v1, 'parent'), '_idle');
+  t.is(servedBy('pid: 1\n0::/vhqos/i/bronze\n'), 'bronze');
+  t.is(servedBy('cgroup: 1:cpu:/\ncgroup: 0::/user.slice\n'), null);
+  t.is(servedBy('cgroup: 4:memory:/vhqos/i/gold\n'), null, 'only cpu or unified count');
+});
+
+// ------------------------------------------------------------------ helpers
+
+/** startBare, removing the server's dir if it does not come up (e.g. a port taken meanwhile). */
+async function startOrClean(spec: ServerSpec): Promise<BareServer> {
+  try {
+    return await startBare(spec);
+  } catch (e) {
+    await spec.stop();
+    throw e;
+  }
+}
+
+async function waitFor(cond: () => boolean, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('waitFor: timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
