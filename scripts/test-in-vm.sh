@@ -7,7 +7,7 @@
 # (124: timed out, 125: the VM failed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vm=${CGROUP2_VM:-/work/shared/vm/cgroup2-vm}
+vm=${CGROUP2_VM:-$(cd .. && pwd)/shared/vm/cgroup2-vm}
 [[ $# -gt 0 ]] || { echo "usage: $0 TEST_FILE... [ava options]" >&2; exit 2; }
 # qemu may still be being installed by apt: wait for it rather than start a second apt-get.
 for _ in $(seq 60); do command -v qemu-system-x86_64 >/dev/null && break; sleep 5; done
