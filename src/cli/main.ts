@@ -6,6 +6,9 @@ import { checkCommand } from './check-command';
 import { validateCommand } from './validate-command';
 import { statusCommand } from './status-command';
 import { demoCommand } from './demo-command';
+import * as path from 'node:path';
+import { hookMain } from '../oci/hooks';
+import { installHooks } from '../oci/install-hooks';
 
 export function main(argv: string[]): void {
   yargs(argv)
@@ -72,6 +75,23 @@ export function main(argv: string[]): void {
           .option('log-level', { choices: LOG_LEVELS, default: 'warn' as LogLevel }),
       async (a) => {
         process.exitCode = await demoCommand({ seconds: a.seconds, port: a.port, logger: makeLogger(a['log-level'] as LogLevel) });
+      },
+    )
+    .command(
+      'oci-hook <stage>',
+      false, // called by podman through hooks.d, not by people
+      (y) => y.positional('stage', { type: 'string', demandOption: true }),
+      async (a) => {
+        await hookMain(a.stage as string);
+      },
+    )
+    .command(
+      'oci install-hooks',
+      'write podman hooks.d entries that run this installation of vhqos for containers annotated io.vhqos.config',
+      (y) => y.option('dir', { type: 'string', default: '/etc/containers/oci/hooks.d' }).option('agent-socket', { type: 'string' }),
+      (a) => {
+        const files = installHooks(a.dir, path.resolve(__dirname, '..', '..', '..', 'bin', 'vhqos.js'), { agentSocket: a['agent-socket'] });
+        for (const f of files) console.log(`wrote ${f}`);
       },
     )
     .parserConfiguration({ 'populate--': true })
