@@ -1,0 +1,84 @@
+// The vhqos command as users run it: validate, check, run + status, signal
+// forwarding, exit status and cleanup.
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pickPort, waitForPort } from '../helpers/inetd';
+import { httpGet, servedBy } from '../helpers/client';
+import { makeInetdServer } from '../helpers/inetd';
+
+const root = path.resolve(__dirname, '..', '..', '..');
+const bin = path.join(root, 'bin', 'vhqos.js');
+const vhqos = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30000 });
+
+function tmpFile(name: string, text: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-cli-'));
+  fs.writeFileSync(path.join(dir, name), text);
+  return path.join(dir, name);
+}
+
+test('validate names the path and the problem, and exits 1', (t) => {
+  const bad = tmpFile('bad.yaml', 'vhosts:\n  gold:\n    hosts: [gold.test]\n    cpu: { weight: 20000 }\n    colour: red\n');
+  const r = vhqos('validate', bad);
+  t.is(r.status, 1);
+  t.regex(r.stderr, /vhosts\.gold\.cpu\.weight: must be <= 10000/);
+  t.regex(r.stderr, /vhosts\.gold\.colour/);
+  const good = tmpFile('good.yaml', 'vhosts:\n  gold:\n    hosts: [gold.test]\n');
+  const ok = vhqos('validate', good);
+  t.is(ok.status, 0, ok.stderr);
+  t.regex(ok.stdout, /gold/);
+});
+
+test('check reports this machine can run vhqos', (t) => {
+  const r = vhqos('check', '--json');
+  t.is(r.status, 0, r.stdout + r.stderr);
+  const report = JSON.parse(r.stdout) as { canRun: boolean; rows: { item: string; ok: boolean }[] };
+  t.true(report.canRun);
+  t.true(report.rows.some((x) => x.item === 'pidfd_getfd' && x.ok));
+});
+
+test('run with a missing program or bad config fails with a clear message', (t) => {
+  const good = tmpFile('good.yaml', 'vhosts:\n  gold:\n    hosts: [gold.test]\n');
+  const r = vhqos('run', '--config', good, '--', 'no-such-program-vhqos');
+  t.is(r.status, 1);
+  t.regex(r.stderr, /cannot run "no-such-program-vhqos"/);
+  const r2 = vhqos('run', '--config', '/nonexistent.yaml', '--', 'true');
+  t.is(r2.status, 2);
+  t.regex(r2.stderr, /nonexistent\.yaml/);
+});
+
+test('run: serves by vhost, status shows it, SIGTERM is forwarded and everything is cleaned up', async (t) => {
+  const port = await pickPort(['127.0.0.1']);
+  const srv = await makeInetdServer({ kind: 'tcpserver', ip: '127.0.0.1', port });
+  const cfg = tmpFile('site.yaml', 'vhosts:\n  gold:\n    hosts: [gold.test]\n  bronze:\n    hosts: [bronze.test]\n');
+  const instance = `cli-${process.pid}`;
+  const child = spawn(process.execPath, [bin, 'run', '--config', cfg, '--instance', instance, '--', ...srv.argv], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...srv.env } });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    await waitForPort('127.0.0.1', port, 10000);
+    const r = await httpGet({ ip: '127.0.0.1', port, host: 'bronze.test', path: srv.paths.whoami, timeoutMs: 10000 });
+    t.is(servedBy(r.body), 'bronze');
+    const st = vhqos('status', '--instance', instance, '--json');
+    t.is(st.status, 0, st.stderr);
+    const snap = JSON.parse(st.stdout)[0];
+    t.is(snap.instance, instance);
+    t.is(snap.vhosts.find((v: { name: string }) => v.name === 'bronze').connections, 1);
+    const human = vhqos('status', '--instance', instance, '--tables');
+    t.regex(human.stdout, /channels/);
+    t.regex(human.stdout, /bronze\.test/);
+    t.truthy(JSON.parse(stderr.split('\n')[0]).msg, 'logs are JSON lines');
+  } finally {
+    child.kill('SIGTERM');
+    const code = await exited;
+    t.not(code, null);
+    await srv.stop();
+  }
+  t.false(fs.existsSync(`/run/vhqos/${instance}.sock`));
+  const leftovers = fs.readdirSync('/sys/fs/cgroup').filter((c) => fs.existsSync(`/sys/fs/cgroup/${c}/vhqos/${instance}`));
+  t.deepEqual(leftovers, []);
+  t.false(fs.existsSync(`/sys/fs/cgroup/vhqos/${instance}`));
+});
