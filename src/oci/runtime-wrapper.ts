@@ -245,8 +245,12 @@ const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', '
 function runRuntime(runtime: string, argv: string[], env: NodeJS.ProcessEnv, args: RuntimeArgs, fds: number[]): void {
   const stdio: (number | 'ignore')[] = [0, 1, 2];
   for (let fd = 3; fd <= (fds.length ? fds[fds.length - 1] : 2); fd++) stdio.push(fds.includes(fd) ? fd : 'ignore');
-  const child = spawn(runtime, argv, { stdio, env: { ...env, [ACTIVE_ENV]: '1' }, argv0: runtime });
+  // Handlers first: a signal that arrives while the runtime starts must be
+  // passed on, not kill the wrapper and orphan the runtime.
+  const early: NodeJS.Signals[] = [];
+  let child: ReturnType<typeof spawn> | undefined;
   const forward = (sig: NodeJS.Signals) => {
+    if (!child) return void early.push(sig);
     try {
       child.kill(sig);
     } catch {
@@ -254,6 +258,8 @@ function runRuntime(runtime: string, argv: string[], env: NodeJS.ProcessEnv, arg
     }
   };
   for (const s of FORWARDED) process.on(s, forward);
+  child = spawn(runtime, argv, { stdio, env: { ...env, [ACTIVE_ENV]: '1' }, argv0: runtime });
+  for (const sig of early.splice(0)) forward(sig);
   child.once('error', (e: NodeJS.ErrnoException) => {
     report(`cannot run the runtime ${JSON.stringify(runtime)} (set ${RUNTIME_ENV}): ${e.message}`, args);
     process.exit(e.code === 'ENOENT' ? 127 : 126);

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the three vhqos benchmarks (fastpath, apache, qos) one after another
+# and prints their tables; the full output is also saved in
+# bench/results/latest.txt. About 4-5 minutes. Needs root, wrk, apache2, cc.
+#   bench/run-all.sh            # builds first (node-gyp build, tsc, assets)
+#   NO_BUILD=1 bench/run-all.sh # use dist/ as it is
+# Knobs (environment): BENCH_ROUNDS (fastpath 5, apache 2, qos 1 by default)
+# is passed only if set; each script also takes --rounds/--duration/...
+# Exit status: non-zero only if a benchmark failed to run, never for a missed goal.
+set -u
+cd "$(dirname "$0")/.."
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  npx node-gyp build >/dev/null || { echo "run-all: node-gyp build failed" >&2; exit 1; }
+  # tsc emits even when files other than bench/ have type errors; only ours matter here.
+  npx tsc -p tsconfig.json | grep -E '^bench/' >&2
+  node scripts/copy-assets.js || { echo "run-all: copy-assets failed" >&2; exit 1; }
+fi
+for f in fastpath apache qos; do
+  [ -f "dist/bench/$f.js" ] || { echo "run-all: dist/bench/$f.js missing: build with npx tsc -p tsconfig.json" >&2; exit 1; }
+done
+mkdir -p bench/results
+out=bench/results/latest.txt
+: >"$out"
+status=0
+{
+  echo "# vhqos benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, kernel $(uname -r), $(node --version), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), $(/usr/sbin/apache2 -v | head -1)"
+} | tee -a "$out"
+for f in fastpath apache qos; do
+  node "dist/bench/$f.js" 2>&1 | tee -a "$out"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" != 0 ]; then
+    echo "run-all: $f failed (exit $rc)" | tee -a "$out" >&2
+    status=1
+  fi
+done
+echo "run-all: output saved in $out"
+exit $status
