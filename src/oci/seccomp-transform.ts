@@ -332,11 +332,17 @@ function planDeny(s: LinuxSeccomp, name: string, entries: Entry[], plan: Plan, s
   const rules = s.syscalls ?? [];
   const allowRules = [...new Set(entries.filter((e) => e.action === 'ALLOW').map((e) => e.rule))];
   const already = entries.some((e) => e.action === 'NOTIFY');
+  const uncond = entries.find((e) => e.args.length === 0);
   if (name !== 'fcntl') {
     for (const i of allowRules) {
       removeName(plan, i, name);
       // grouped later with the other names split from the same rule
       push(plan.before, i, notifyRule([name], rules[i].args, rules[i]));
+    }
+    if (uncond && uncond.action !== 'ALLOW' && uncond.action !== 'NOTIFY') {
+      // an earlier unconditional rule decides: the ALLOW rules were dead
+      skipped.push({ syscall: name, reason: `always ${uncond.action} in the profile: left as is` });
+      return false;
     }
     if (allowRules.length === 0 && !already) {
       const acts = [...new Set(entries.map((e) => e.action))];
@@ -346,7 +352,6 @@ function planDeny(s: LinuxSeccomp, name: string, entries: Entry[], plan: Plan, s
     return true;
   }
   // fcntl
-  const uncond = entries.find((e) => e.args.length === 0);
   if (uncond) {
     if (uncond.action !== 'ALLOW') {
       skipped.push({ syscall: name, reason: `always ${uncond.action} in the profile: left as is` });

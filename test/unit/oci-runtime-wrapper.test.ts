@@ -25,7 +25,9 @@ ls /proc/$$/fd > "$OUT/fds"
 if [ -n "$FAKE_WAIT_SIGNAL" ]; then
   trap 'echo TERM > "$OUT/signal"; exit 42' TERM
   echo ready > "$OUT/ready"
-  while :; do sleep 0.05; done
+  # bounded, so a test killed midway leaves no process behind for long
+  i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
+  exit 99
 fi
 [ -n "$FAKE_KILL_SELF" ] && kill -TERM $$
 exit \${FAKE_EXIT:-0}
@@ -313,7 +315,7 @@ test('signals are forwarded to the runtime; its exit status comes back', async (
     const ready = path.join(e.out, 'ready');
     let pid = 0;
     const done = run(e, ['start', 'c1'], { FAKE_WAIT_SIGNAL: '1', FAKE_BUNDLE: '' }, { onSpawn: (p) => (pid = p) });
-    for (let i = 0; i < 200 && !fs.existsSync(ready); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 800 && !fs.existsSync(ready); i++) await new Promise((r) => setTimeout(r, 25));
     t.true(fs.existsSync(ready));
     process.kill(pid, 'SIGTERM');
     const r = await done;

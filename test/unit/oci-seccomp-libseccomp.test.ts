@@ -17,10 +17,12 @@ import { argumentVectors, capturedProfiles, FIXTURES, mapExpected, syntheticProf
 
 const OPTS = { listenerPath: '/run/vhqos/agent.sock', listenerMetadata: '/etc/vhqos/site.yaml' };
 
+const workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-bpf-'));
+test.after.always(() => fs.rmSync(workdir, { recursive: true, force: true }));
+
 function buildHarness(): string | null {
   if (process.arch !== 'x64') return null;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-bpf-'));
-  const exe = path.join(dir, 'seccomp-bpf-export');
+  const exe = path.join(workdir, 'seccomp-bpf-export');
   try {
     execFileSync('cc', ['-O1', '-o', exe, path.join(FIXTURES, 'seccomp-bpf-export.c'), '-lseccomp'], { stdio: 'pipe' });
     return exe;

@@ -234,6 +234,30 @@ test('allow-default profile: conditional denials are complemented, never overrid
   t.is(ev('dup3'), 'NOTIFY');
 });
 
+test('deny-default profile: what is reported as skipped is what stays denied', (t) => {
+  const p = syntheticProfiles()['deny-default, conditional allows']!;
+  const r = addNotifyWithReport(p, OPTS);
+  const ev = (n: string, ...a: bigint[]) => show(evaluateSeccomp(r.seccomp, n, a));
+  t.deepEqual(r.skipped.map((s) => s.syscall).sort(), ['accept', 'clone', 'clone3', 'close_range', 'dup', 'dup3', 'execve', 'fork', 'readv', 'recvfrom', 'vfork']);
+  t.is(ev('execveat'), 'NOTIFY');
+  t.regex(r.skipped.find((s) => s.syscall === 'execve')!.reason, /always ERRNO\(13\)/);
+  t.is(ev('execve'), 'ERRNO(13)');
+  t.is(ev('close', 200n), 'NOTIFY', 'the unconditional ALLOW wins over the conditional TRAP');
+  t.is(ev('dup2', 0n, 1n), 'NOTIFY');
+  t.is(ev('dup2', 0n, 2n), 'ERRNO(1)');
+  t.is(ev('read', 2n), 'NOTIFY');
+  t.is(ev('read', 3n), 'ERRNO(1)');
+  t.is(ev('write', 2n), 'ALLOW');
+  t.is(ev('readv'), 'ERRNO(5)');
+  t.is(ev('fcntl', 3n, 1030n), 'NOTIFY');
+  t.is(ev('fcntl', 4n, 1030n), 'NOTIFY');
+  t.is(ev('fcntl', 4n, 2001n), 'ERRNO(1)');
+  t.is(ev('fcntl', 4n, 2000n), 'ALLOW');
+  t.is(ev('accept4', 3n, 0n, 0n, 0x80800n), 'NOTIFY');
+  t.is(ev('accept4', 3n, 0n, 0n, 0n), 'ERRNO(1)');
+  t.is(ev('socket', 1n, 1n, 0n, 0x800n), 'ALLOW');
+});
+
 test('listenerPath conflicts and a NOTIFY default are refused', (t) => {
   const base: LinuxSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', listenerPath: '/other.sock' };
   const e = t.throws(() => addNotify(base, OPTS), { instanceOf: SeccompTransformError });

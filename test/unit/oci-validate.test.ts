@@ -65,6 +65,21 @@ test('the config.json podman and docker really wrote validate', (t) => {
   }
 });
 
+test('the state inside runc\'s listenerPath messages validates (create and exec, podman and docker)', (t) => {
+  const files = fs.readdirSync(FIXTURES).filter((f) => f.startsWith('runc-1.1.5-listener-'));
+  t.is(files.length, 4);
+  for (const f of files) {
+    const msg = JSON.parse(fixture(f)) as { fds: string[]; pid: number; metadata: string; state: unknown };
+    t.deepEqual(msg.fds, ['seccompFd'], f);
+    t.is(msg.metadata, '/etc/vhqos/site.yaml');
+    const state = validateState(msg.state);
+    t.is(state.status, f.endsWith('create.json') ? 'creating' : 'running', f);
+    t.is(state.annotations?.['io.vhqos.config'], '/etc/vhqos/site.yaml', f);
+    if (f.endsWith('create.json')) t.is(state.pid, msg.pid);
+    else t.not(state.pid, msg.pid);
+  }
+});
+
 test('errors list the path and the problem', (t) => {
   const e = t.throws(
     () =>
