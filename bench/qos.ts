@@ -6,13 +6,16 @@
 // clients than cores each). Bare Apache (no vhqos), in the same run, is the
 // anchor: there the two vhosts should split about 50:50.
 //
-//   node dist/bench/qos.js [--rounds 1] [--duration 20] [--alone 8] [--burn 20] [--clients 4]
+//   node dist/bench/qos.js [--rounds 2] [--duration 12] [--alone 6] [--burn 20] [--clients 4]
 //
-// Phases per round, bare then vhqos: "gold alone" (gold's clients only), then
-// "flood" (gold's and bronze's clients at once). Reported: gold's share of
-// the requests completed in the flood window (goal 80 ± 5 %), gold's mean
-// latency in the flood vs alone (goal ≤ 1.5×), and under vhqos the CPU the
-// two cgroups actually got.
+// Runs: "alone" (gold's clients only) and "flood" (gold's and bronze's
+// clients at once), each bare and under vhqos, in an ABBA order (round 1:
+// alone bare, alone vhqos, flood bare, flood vhqos; round 2 the reverse) so
+// that drifting background load affects both variants alike; every run has
+// a 2 s warm-up that is not counted. Reported: gold's share of the requests
+// completed in the flood windows (goal 80 ± 5 %), gold's mean latency in the
+// flood vs alone (goal ≤ 1.5×), the CPU the two cgroups actually got, and
+// what one CGI request costs the supervisor.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -32,6 +35,9 @@ import {
   startVhqos,
   systemCpu,
   vhqosStatus,
+  diffLoop,
+  threadCpuMs,
+  type LoopStats,
 } from './lib';
 import { runLoad, type LoadResult } from './loadgen';
 
@@ -45,21 +51,25 @@ function numArg(name: string, def: number): number {
 
 type Variant = 'bare' | 'vhqos';
 
-interface Phase {
+interface Run {
+  kind: 'alone' | 'flood';
   variant: Variant;
   round: number;
-  alone: LoadResult;
-  flood: LoadResult[];
-  busyAlone: number;
-  busyFlood: number;
-  /** vhqos only: CPU µs per vhost cgroup during the flood window (incl. warm-up). */
+  /** [gold] or [gold, bronze]. */
+  res: LoadResult[];
+  busy: number;
+  /** vhqos only: per vhost cgroup CPU µs / connections / moves during the run (incl. warm-up). */
   cpu?: Record<string, number>;
+  /** vhqos only: native loop counters during the run. */
+  loop?: LoopStats;
+  /** vhqos only: supervisor process CPU ms during the run. */
+  supervisorMs?: number;
 }
 
 async function main(): Promise<void> {
-  const rounds = numArg('rounds', 1);
-  const duration = numArg('duration', 20);
-  const alone = numArg('alone', 8);
+  const rounds = numArg('rounds', 2);
+  const duration = numArg('duration', 12);
+  const alone = numArg('alone', 6);
   const burn = numArg('burn', 20);
   const clients = numArg('clients', 4);
   const warmup = 2;
@@ -147,36 +157,47 @@ async function main(): Promise<void> {
     return out;
   };
 
-  const phases: Phase[] = [];
+  // ABBA schedule, so that drifting background load hits both variants alike:
+  // round 1: alone bare, alone vhqos, flood bare, flood vhqos; round 2 reversed; ...
+  type Kind = 'alone' | 'flood';
+  const base: [Kind, Variant][] = [
+    ['alone', 'bare'],
+    ['alone', 'vhqos'],
+    ['flood', 'bare'],
+    ['flood', 'vhqos'],
+  ];
+  const runs: Run[] = [];
   for (let r = 0; r < rounds; r++) {
-    for (const variant of ['bare', 'vhqos'] as Variant[]) {
-      const s0 = systemCpu();
-      const [a] = await runLoad([target(variant, 'gold')], { warmupMs: warmup * 1000, durationMs: alone * 1000, expect: expectFor(variant) });
-      const s1 = systemCpu();
-      await sleep(500);
+    for (const [kind, variant] of r % 2 ? [...base].reverse() : base) {
+      const labels = kind === 'alone' ? ['gold'] : ['gold', 'bronze'];
       const c0 = variant === 'vhqos' ? await cgroupCpu() : undefined;
-      const s2 = systemCpu();
-      const flood = await runLoad([target(variant, 'gold'), target(variant, 'bronze')], {
-        warmupMs: warmup * 1000,
-        durationMs: duration * 1000,
-        expect: expectFor(variant),
-      });
-      const s3 = systemCpu();
+      const l0 = variant === 'vhqos' ? (await vhqosStatus(instance))?.loop : undefined;
+      const t0 = variant === 'vhqos' ? threadCpuMs(vh.pid) : null;
+      const s0 = systemCpu();
+      const res = await runLoad(
+        labels.map((l) => target(variant, l)),
+        { warmupMs: warmup * 1000, durationMs: (kind === 'alone' ? alone : duration) * 1000, expect: expectFor(variant) },
+      );
+      const s1 = systemCpu();
+      const t1 = variant === 'vhqos' ? threadCpuMs(vh.pid) : null;
+      const l1 = variant === 'vhqos' ? (await vhqosStatus(instance))?.loop : undefined;
       const c1 = variant === 'vhqos' ? await cgroupCpu() : undefined;
-      const p: Phase = { variant, round: r, alone: a, flood, busyAlone: busyPct(s0, s1), busyFlood: busyPct(s2, s3) };
-      if (c0 && c1) p.cpu = Object.fromEntries(Object.keys(c1).map((k) => [k, c1[k] - (c0[k] ?? 0)]));
-      phases.push(p);
-      const [g, b] = flood;
+      const run: Run = { kind, variant, round: r, res, busy: busyPct(s0, s1) };
+      if (c0 && c1) run.cpu = Object.fromEntries(Object.keys(c1).map((k) => [k, c1[k] - (c0[k] ?? 0)]));
+      if (l0 && l1) run.loop = diffLoop(l0, l1);
+      if (t0 && t1) run.supervisorMs = t1.main + t1.others - t0.main - t0.others;
+      runs.push(run);
+      const [g, b] = res;
       console.log(
-        `round ${r + 1} ${variant.padEnd(5)} alone: gold ${a.completed} req, mean ${fmt(mean(a.latencies), 1)} ms | ` +
-          `flood: gold ${g.completed} / bronze ${b.completed} req (gold ${fmt((100 * g.completed) / (g.completed + b.completed), 1)} %), ` +
-          `gold mean ${fmt(mean(g.latencies), 1)} ms | CPU busy ${fmt(p.busyAlone, 0)}% / ${fmt(p.busyFlood, 0)}%` +
-          (p.cpu
-            ? ` | cgroup CPU gold ${fmt(p.cpu.gold / 1e6, 1)} s, bronze ${fmt(p.cpu.bronze / 1e6, 1)} s; ` +
-              `${p.cpu['gold.moves'] + p.cpu['bronze.moves']} moves for ${p.cpu['gold.connections'] + p.cpu['bronze.connections']} connections`
+        `round ${r + 1} ${kind} ${variant.padEnd(5)} gold ${g.completed} req, mean ${fmt(mean(g.latencies), 1)} ms` +
+          (b ? ` | bronze ${b.completed} req, mean ${fmt(mean(b.latencies), 1)} ms | gold share ${fmt((100 * g.completed) / (g.completed + b.completed), 1)} %` : '') +
+          ` | CPU busy ${fmt(run.busy, 0)}%` +
+          (run.cpu && b
+            ? ` | cgroup CPU gold ${fmt(run.cpu.gold / 1e6, 1)} s, bronze ${fmt(run.cpu.bronze / 1e6, 1)} s; ` +
+              `${run.cpu['gold.moves'] + run.cpu['bronze.moves']} moves for ${run.cpu['gold.connections'] + run.cpu['bronze.connections']} connections`
             : ''),
       );
-      const errs = [a, ...flood].map((x) => x.errors + x.bad).reduce((x, y) => x + y, 0);
+      const errs = res.map((x) => x.errors + x.bad).reduce((x, y) => x + y, 0);
       if (errs) console.log(`  ${errs} failed requests`);
       await sleep(500);
     }
@@ -185,20 +206,24 @@ async function main(): Promise<void> {
 
   console.log('');
   const rows: (string | number)[][] = [];
-  const summary: Record<Variant, { share: number; ratio: number }> = {} as never;
+  const summary = {} as Record<Variant, { share: number; ratio: number }>;
   for (const variant of ['bare', 'vhqos'] as Variant[]) {
-    const ps = phases.filter((p) => p.variant === variant);
-    const gold = ps.reduce((n, p) => n + p.flood[0].completed, 0);
-    const bronze = ps.reduce((n, p) => n + p.flood[1].completed, 0);
+    const al = runs.filter((x) => x.variant === variant && x.kind === 'alone');
+    const fl = runs.filter((x) => x.variant === variant && x.kind === 'flood');
+    const gold = fl.reduce((n, x) => n + x.res[0].completed, 0);
+    const bronze = fl.reduce((n, x) => n + x.res[1].completed, 0);
     const share = (100 * gold) / (gold + bronze);
-    const latAlone = ps.flatMap((p) => p.alone.latencies);
-    const latFlood = ps.flatMap((p) => p.flood[0].latencies);
-    const latBronze = ps.flatMap((p) => p.flood[1].latencies);
+    const latAlone = al.flatMap((x) => x.res[0].latencies);
+    const latFlood = fl.flatMap((x) => x.res[0].latencies);
+    const latBronze = fl.flatMap((x) => x.res[1].latencies);
     const ratio = mean(latFlood) / mean(latAlone);
     summary[variant] = { share, ratio };
-    const matched = ps.reduce((n, p) => n + p.alone.matched + p.flood[0].matched + p.flood[1].matched, 0);
-    const inspected = ps.reduce((n, p) => n + p.alone.inspected + p.flood[0].inspected + p.flood[1].inspected, 0);
-    const cpuShare = variant === 'vhqos' ? median(ps.map((p) => (p.cpu ? (100 * p.cpu.gold) / (p.cpu.gold + p.cpu.bronze) : NaN))) : NaN;
+    const all = [...al, ...fl].flatMap((x) => x.res);
+    const matched = all.reduce((n, x) => n + x.matched, 0);
+    const inspected = all.reduce((n, x) => n + x.inspected, 0);
+    const cpuGold = fl.reduce((n, x) => n + (x.cpu?.gold ?? NaN), 0);
+    const cpuBronze = fl.reduce((n, x) => n + (x.cpu?.bronze ?? NaN), 0);
+    const cpuShare = (100 * cpuGold) / (cpuGold + cpuBronze);
     rows.push([
       variant,
       `${gold} / ${bronze}`,
@@ -234,10 +259,24 @@ async function main(): Promise<void> {
       ['gold mean latency flood / alone ≤ 1.5×', `${fmt(v.ratio)}×`, `${fmt(summary.bare.ratio)}×`, goal(v.ratio <= 1.5)],
     ],
   );
+  // What one CGI request costs vhqos (trapped syscalls and supervisor CPU).
+  const vr = runs.filter((x) => x.variant === 'vhqos' && x.loop);
+  if (vr.length) {
+    // Requests that finished during the whole run (window + warm-up) are not
+    // counted separately: use the window's count scaled by the run length.
+    const reqs = vr.reduce((n, x) => n + x.res.reduce((m, y) => m + y.completed, 0) * ((warmup + (x.kind === 'alone' ? alone : duration)) / (x.kind === 'alone' ? alone : duration)), 0);
+    const sum = (f: (l: LoopStats) => number) => vr.reduce((n, x) => n + f(x.loop as LoopStats), 0);
+    const cpu = vr.reduce((n, x) => n + (x.supervisorMs ?? 0), 0);
+    console.log(
+      `\nvhqos per CGI request (approx.): ${fmt(sum((l) => l.notifications) / reqs, 0)} trapped syscalls ` +
+        `(${fmt((100 * sum((l) => l.fast)) / sum((l) => l.notifications), 1)} % fast path), ${fmt(sum((l) => l.quietInspections) / reqs, 1)} quiet inspections, ` +
+        `${fmt(sum((l) => l.events) / reqs, 1)} events to JS, ${fmt(sum((l) => l.verdicts) / reqs, 1)} verdicts; supervisor CPU ${fmt((cpu * 1000) / reqs, 0)} µs/request`,
+    );
+  }
   console.log(
     `\nvhqos exit: ${stopped.code ?? stopped.signal}${stopped.leftoverCgroups.length ? `; it left ${stopped.leftoverCgroups.length} cgroup dirs (removed by the bench)` : ''}`,
   );
-  console.log(`machine CPU busy (median): alone ${fmt(median(phases.map((p) => p.busyAlone)), 0)}%, flood ${fmt(median(phases.map((p) => p.busyFlood)), 0)}%`);
+  console.log(`machine CPU busy (median): ${(['alone', 'flood'] as const).map((k) => `${k} ${fmt(median(runs.filter((x) => x.kind === k).map((x) => x.busy)), 0)}%`).join(', ')}`);
 }
 
 runMain('qos', main);

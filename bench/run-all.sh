@@ -10,7 +10,7 @@
 set -u
 cd "$(dirname "$0")/.."
 if [ "${NO_BUILD:-0}" != 1 ]; then
-  npx node-gyp build >/dev/null || { echo "run-all: node-gyp build failed" >&2; exit 1; }
+  npx node-gyp build >/dev/null 2>&1 || { echo "run-all: node-gyp build failed" >&2; exit 1; }
   # tsc emits even when files other than bench/ have type errors; only ours matter here.
   npx tsc -p tsconfig.json | grep -E '^bench/' >&2
   node scripts/copy-assets.js || { echo "run-all: copy-assets failed" >&2; exit 1; }
