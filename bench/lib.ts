@@ -19,7 +19,7 @@ export const REPO = (() => {
   }
 })();
 export const VHQOS_CLI = path.join(REPO, 'bin', 'vhqos.js');
-export const NOTIF_REF_SRC = process.env.NOTIF_REF_SRC ?? '/work/shared/bench/notif-ref.c';
+export const NOTIF_REF_SRC = process.env.NOTIF_REF_SRC ?? path.join(REPO, '..', 'shared', 'bench', 'notif-ref.c');
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -128,12 +128,12 @@ export function capture(cmd: string, args: string[], opts: { env?: NodeJS.Proces
 }
 
 /** Compiles a C file with cc -O2 into dist/bench/bin (cached by mtime). */
-export function compileC(src: string, name: string): string {
+export function compileC(src: string, name: string, extraFlags: string[] = []): string {
   const outDir = path.join(REPO, 'dist', 'bench', 'bin');
   fs.mkdirSync(outDir, { recursive: true });
   const out = path.join(outDir, name);
   const fresh = fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(src).mtimeMs;
-  if (!fresh) execFileSync('cc', ['-O2', '-Wall', '-o', out, src], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (!fresh) execFileSync('cc', ['-O2', '-Wall', ...extraFlags, '-o', out, src], { stdio: ['ignore', 'inherit', 'inherit'] });
   return out;
 }
 
@@ -173,6 +173,34 @@ export function threadCpuMs(pid: number): { main: number; others: number } | nul
   return { main, others };
 }
 
+/**
+ * CPU ms used so far by a server's master process and its direct children,
+ * including what their reaped children used (cutime/cstime): for Apache
+ * prefork that is the master, the serving children and the CGIs they forked.
+ * (A serving child that exited meanwhile is in the master's cutime.)
+ */
+export function serverTreeCpuMs(masterPid: number): number {
+  const fields = (pid: string): string[] | null => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    } catch {
+      return null;
+    }
+  };
+  // rest[0] is field 3 (state): ppid is rest[1], utime..cstime are rest[11..14].
+  const cpu = (f: string[]) => ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / 100;
+  let total = 0;
+  const m = fields(String(masterPid));
+  if (m) total += cpu(m);
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const f = fields(name);
+    if (f && Number(f[1]) === masterPid) total += cpu(f);
+  }
+  return total;
+}
+
 /** Machine-wide CPU counters from /proc/stat (jiffies). */
 export function systemCpu(): { busy: number; total: number } {
   const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
@@ -204,6 +232,17 @@ export function cgroupMounts(): string[] {
     if (fstype === 'cgroup' || fstype === 'cgroup2') out.push(pre.split(' ')[4]);
   }
   return out;
+}
+
+/** Mount point of the cgroup v1 hierarchy that has `controller`, or null. */
+export function v1Mount(controller: string): string | null {
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!post) continue;
+    const [fstype, , superOpts] = post.split(' ');
+    if (fstype === 'cgroup' && superOpts?.split(',').includes(controller)) return pre.split(' ')[4];
+  }
+  return null;
 }
 
 /**
@@ -299,11 +338,17 @@ export function startVhqos(opts: {
   env?: NodeJS.ProcessEnv;
   logLevel?: string;
   onLine?: (line: string) => void;
+  /** --cgroup-parent (default vhqos). A parent other than "vhqos" is removed again at stop if empty. */
+  cgroupParent?: string;
 }): VhqosProcess {
-  removeInstanceCgroups(opts.instance); // stale leftovers of an earlier run of the same name
+  const parent = opts.cgroupParent ?? 'vhqos';
+  removeInstanceCgroups(opts.instance, parent); // stale leftovers of an earlier run of the same name
   const child = spawn(
     process.execPath,
-    [VHQOS_CLI, 'run', '--config', opts.config, '--instance', opts.instance, '--log-level', opts.logLevel ?? 'warn', '--', ...opts.argv],
+    [
+      VHQOS_CLI, 'run', '--config', opts.config, '--instance', opts.instance, '--cgroup-parent', parent,
+      '--log-level', opts.logLevel ?? 'warn', '--', ...opts.argv,
+    ],
     { env: opts.env ?? process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -354,7 +399,15 @@ export function startVhqos(opts: {
           }
           res = await exited;
         }
-        return { ...res, leftoverCgroups: removeInstanceCgroups(opts.instance) };
+        const leftoverCgroups = removeInstanceCgroups(opts.instance, parent);
+        if (parent !== 'vhqos') {
+          // Our private parent: vhqos removes a parent it created only if empty; make sure.
+          for (const mnt of cgroupMounts()) {
+            const d = path.join(mnt, parent);
+            if (fs.existsSync(d)) removeTree(d);
+          }
+        }
+        return { ...res, leftoverCgroups };
       })();
       return stopped;
     },
@@ -363,6 +416,119 @@ export function startVhqos(opts: {
     await self.stop();
   });
   return self;
+}
+
+/** The cpu-hierarchy cgroup (path below the mount) a process is in, from /proc/PID/cgroup (v1). */
+export function cpuCgroupOf(pid: number): string | null {
+  try {
+    for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+      const [, ctrls, p] = line.split(':');
+      if (ctrls?.split(',').includes('cpu')) return p;
+    }
+  } catch {
+    /* gone */
+  }
+  return null;
+}
+
+/**
+ * EXPERIMENT, not something vhqos does: move the supervisor process (all its
+ * threads) into another cgroup of the v1 cpu hierarchy, `rel` below its mount
+ * (e.g. "vhqos/<instance>": the parent of the vhost groups its targets are
+ * in). Waits for that cgroup to exist. Returns a function that puts it back
+ * (call it before stopping vhqos, whose teardown removes its cgroups), or null
+ * if it could not be done.
+ */
+export async function moveSupervisorCpu(pid: number, rel: string, waitMs = 10000): Promise<(() => void) | null> {
+  const mnt = v1Mount('cpu');
+  const from = cpuCgroupOf(pid);
+  if (!mnt || from === null) return null;
+  const target = path.join(mnt, rel, 'cgroup.procs');
+  const deadline = Date.now() + waitMs;
+  while (!fs.existsSync(target)) {
+    if (Date.now() > deadline) return null;
+    await sleep(10);
+  }
+  try {
+    fs.writeFileSync(target, String(pid));
+  } catch (e) {
+    console.error(`bench: could not move the supervisor into ${target}: ${(e as Error).message}`);
+    return null;
+  }
+  return () => {
+    try {
+      fs.writeFileSync(path.join(mnt, from, 'cgroup.procs'), String(pid));
+    } catch {
+      /* exited */
+    }
+  };
+}
+
+/** moveSupervisorCpu into the instance's own cgroup (parent of its vhost groups). */
+export function moveSupervisorToInstanceCpu(pid: number, instance: string, parent = 'vhqos'): Promise<(() => void) | null> {
+  return moveSupervisorCpu(pid, path.join(parent, instance));
+}
+
+/**
+ * EXPERIMENT, not something vhqos does: run every thread of the supervisor
+ * process under SCHED_RR priority 1 (chrt), so a woken notification thread
+ * runs at once instead of queueing behind (or being migrated away from) the
+ * CFS tasks of the server. Returns a function that puts them back to
+ * SCHED_OTHER, or null if chrt failed.
+ */
+/** Resolves once vhqos has put its server into <instance>/_server (its loop starts right after). */
+export async function waitForServerStarted(instance: string, parent = 'vhqos', waitMs = 10000): Promise<boolean> {
+  const mnt = v1Mount('cpu') ?? v1Mount('pids');
+  const file = mnt ? path.join(mnt, parent, instance, '_server', 'cgroup.procs') : '';
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    try {
+      if (file && fs.readFileSync(file, 'utf8').trim()) {
+        await sleep(50);
+        return true;
+      }
+    } catch {
+      /* not yet */
+    }
+    await sleep(10);
+  }
+  return false;
+}
+
+export function setSupervisorRealtime(pid: number): (() => void) | null {
+  const tids = (() => {
+    try {
+      return fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return [];
+    }
+  })();
+  try {
+    for (const t of tids) execFileSync('chrt', ['-r', '-p', '1', t], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    console.error(`bench: chrt failed: ${(e as Error).message}`);
+    return null;
+  }
+  return () => {
+    for (const t of tids) {
+      try {
+        execFileSync('chrt', ['-o', '-p', '0', t], { stdio: 'ignore' });
+      } catch {
+        /* thread gone */
+      }
+    }
+  };
+}
+
+/** se.nr_migrations and context switches of a task, from /proc/…/sched (needs CONFIG_SCHED_DEBUG). */
+export function schedCounters(procPath: string): { migrations: number; voluntary: number; involuntary: number } | null {
+  try {
+    const t = fs.readFileSync(path.join(procPath, 'sched'), 'utf8');
+    const g = (k: string) => Number(new RegExp(`^${k.replace('.', '\\.')}\\s*:\\s*(\\d+)`, 'm').exec(t)?.[1]);
+    return { migrations: g('se.nr_migrations'), voluntary: g('nr_voluntary_switches'), involuntary: g('nr_involuntary_switches') };
+  } catch {
+    return null;
+  }
 }
 
 export interface LoopStats {

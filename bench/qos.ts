@@ -6,7 +6,7 @@
 // clients than cores each). Bare Apache (no vhqos), in the same run, is the
 // anchor: there the two vhosts should split about 50:50.
 //
-//   node dist/bench/qos.js [--rounds 2] [--duration 12] [--alone 6] [--burn 20] [--clients 4]
+//   node dist/bench/qos.js [--rounds 2] [--duration 10] [--alone 6] [--burn 20] [--clients 4] [--cgi fixture|c] [--x|--gp] [--rt]
 //
 // Runs: "alone" (gold's clients only) and "flood" (gold's and bronze's
 // clients at once), each bare and under vhqos, in an ABBA order (round 1:
@@ -15,12 +15,27 @@
 // a 2 s warm-up that is not counted. Reported: gold's share of the requests
 // completed in the flood windows (goal 80 ± 5 %), gold's mean latency in the
 // flood vs alone (goal ≤ 1.5×), the CPU the two cgroups actually got, and
-// what one CGI request costs the supervisor.
+// what one CGI request costs the supervisor. A third anchor runs without
+// Apache and vhqos: the same CGI program in loops inside two cgroups of our
+// own with the same shares, showing what the kernel gives this workload shape.
+// --cgi: "fixture" (default) is test/fixtures/cgi/burn (perl, then exec of
+// the whoami shell script: ~800 trapped syscalls per request under vhqos,
+// mostly the 1-byte reads of dash's `read` builtin); "c" is bench/burn-cgi.c,
+// static, a handful of syscalls: the QoS effect without the per-trap cost.
+// Experiments (not what vhqos does; the goals are judged without them):
+//   --x   the supervisor process runs in the instance's cpu cgroup
+//   --gp  the instance lives under a private --cgroup-parent and the
+//         supervisor process runs in that parent (outside the vhost tree, but
+//         an ancestor of the targets' groups)
+//   --rt  the supervisor threads run SCHED_RR priority 1
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeApacheSite, pickPort, startApacheBare, waitForSite, type ApacheSite } from '../test/helpers/apache';
 import {
+  REPO,
+  compileC,
   busyPct,
   fmt,
   goal,
@@ -37,6 +52,11 @@ import {
   vhqosStatus,
   diffLoop,
   threadCpuMs,
+  serverTreeCpuMs,
+  moveSupervisorCpu,
+  moveSupervisorToInstanceCpu,
+  setSupervisorRealtime,
+  v1Mount,
   type LoopStats,
 } from './lib';
 import { runLoad, type LoadResult } from './loadgen';
@@ -62,19 +82,116 @@ interface Run {
   cpu?: Record<string, number>;
   /** vhqos only: native loop counters during the run. */
   loop?: LoopStats;
+  /** CPU ms used by Apache (master, children, CGIs) during the run, warm-up included. */
+  serverMs: number;
   /** vhqos only: supervisor process CPU ms during the run. */
   supervisorMs?: number;
 }
 
+/**
+ * Kernel anchor, no Apache and no vhqos: two sibling cpu cgroups of our own
+ * with gold's and bronze's cpu.shares (4096:1024), `clients` shell loops in
+ * each running the same CGI program back to back (a new short-lived process
+ * per "request", as mod_cgi does). Shows what CFS itself gives this workload
+ * shape; busy loops that never exit would get exactly 80:20.
+ */
+async function cgroupAnchor(cmd: string, clients: number, seconds: number, burn: number): Promise<{ share: number; cpuShare: number; gold: number; bronze: number } | null> {
+  const cpu = v1Mount('cpu');
+  const acct = v1Mount('cpuacct');
+  if (!cpu || !acct) return null; // only written for cgroup v1 (this host)
+  const base = `vhqos-bench-anchor-${process.pid}`;
+  const dirs: string[] = [];
+  for (const m of [cpu, acct]) for (const d of ['', 'gold', 'bronze']) dirs.push(path.join(m, base, d));
+  for (const d of dirs) fs.mkdirSync(d);
+  const rmAll = async () => {
+    for (const d of [...dirs].reverse()) {
+      for (let i = 0; fs.existsSync(d); i++) {
+        try {
+          fs.rmdirSync(d);
+        } catch (e) {
+          if (i > 50) {
+            console.error(`bench: could not remove ${d}: ${(e as Error).message}`);
+            break;
+          }
+          await sleep(100);
+        }
+      }
+    }
+  };
+  const forget = onCleanup(rmAll);
+  fs.writeFileSync(path.join(cpu, base, 'gold', 'cpu.shares'), '4096');
+  fs.writeFileSync(path.join(cpu, base, 'bronze', 'cpu.shares'), '1024');
+  // The loops stop by themselves once this file exists (so every process is reaped by its parent).
+  const stopFile = path.join(os.tmpdir(), `${base}.stop`);
+  fs.rmSync(stopFile, { force: true });
+  const counts: Record<string, number> = { gold: 0, bronze: 0 };
+  let counting = false;
+  const kids: ChildProcess[] = [];
+  for (const label of ['gold', 'bronze']) {
+    for (let i = 0; i < clients; i++) {
+      const enter = [cpu, acct].map((m) => `echo $$ > ${path.join(m, base, label, 'cgroup.procs')}`).join(' && ');
+      const child = spawn('/bin/sh', ['-c', `${enter} && while [ ! -e "$1" ]; do "$0" >/dev/null; echo; done`, cmd, stopFile], {
+        env: { ...process.env, QUERY_STRING: `ms=${burn}`, VHOST_NAME: label, REQUEST_METHOD: 'GET' },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      child.stdout?.on('data', (d: Buffer) => {
+        if (counting) counts[label] += d.toString().split('\n').length - 1;
+      });
+      kids.push(child);
+    }
+  }
+  const killAll = async () => {
+    fs.writeFileSync(stopFile, '');
+    const closed = Promise.all(kids.map((k) => (k.exitCode === null && k.signalCode === null ? new Promise((r) => k.once('close', r)) : null)));
+    if (!(await Promise.race([closed.then(() => true), sleep(10000).then(() => false)]))) {
+      for (const k of kids) {
+        try {
+          process.kill(-(k.pid as number), 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      await closed;
+    }
+    fs.rmSync(stopFile, { force: true });
+  };
+  const forgetKids = onCleanup(killAll);
+  const usage = (label: string) => Number(fs.readFileSync(path.join(acct, base, label, 'cpuacct.usage'), 'utf8'));
+  await sleep(2000);
+  const g0 = usage('gold');
+  const b0 = usage('bronze');
+  counting = true;
+  await sleep(seconds * 1000);
+  counting = false;
+  const g1 = usage('gold');
+  const b1 = usage('bronze');
+  await killAll();
+  forgetKids();
+  await rmAll();
+  forget();
+  return {
+    share: (100 * counts.gold) / (counts.gold + counts.bronze),
+    cpuShare: (100 * (g1 - g0)) / (g1 - g0 + b1 - b0),
+    gold: counts.gold,
+    bronze: counts.bronze,
+  };
+}
+
 async function main(): Promise<void> {
   const rounds = numArg('rounds', 2);
-  const duration = numArg('duration', 12);
+  const duration = numArg('duration', 10);
   const alone = numArg('alone', 6);
   const burn = numArg('burn', 20);
   const clients = numArg('clients', 4);
   const warmup = 2;
+  const cgiArg = process.argv.indexOf('--cgi');
+  const cgi = cgiArg >= 0 ? process.argv[cgiArg + 1] : (process.env.BENCH_CGI ?? 'fixture');
+  if (cgi !== 'fixture' && cgi !== 'c') throw new Error('--cgi: fixture or c');
+  const leanCgi = cgi === 'c' ? compileC(path.join(REPO, 'bench', 'burn-cgi.c'), 'burn-cgi', ['-static']) : null;
+  const cgiPath = leanCgi ? `/cgi-bin/burn-c?ms=${burn}` : `/cgi-bin/burn?ms=${burn}`;
   await header(
-    `qos: CPU-bound CGI burn?ms=${burn}, gold:bronze weights 400:100, ${clients} clients per vhost, ` +
+    `qos: CPU-bound CGI ${cgiPath} (${cgi}), gold:bronze weights 400:100, ${clients} clients per vhost, ` +
       `flood ${duration}s, alone ${alone}s (+${warmup}s warm-up each), ${rounds} round(s)`,
   );
 
@@ -106,25 +223,56 @@ async function main(): Promise<void> {
       maxRequestWorkers: Math.max(16, 4 * clients),
     });
     onCleanup(() => s.stop());
+    if (leanCgi) {
+      const to = path.join(s.dir, 'cgi-bin', 'burn-c');
+      fs.copyFileSync(leanCgi, to);
+      fs.chmodSync(to, 0o755);
+    }
     return s;
   };
   const sites: Record<Variant, ApacheSite> = { bare: await mkSite(19000), vhqos: await mkSite(19300) };
 
-  const bare = await startApacheBare(sites.bare);
+  const bareServer = await startApacheBare(sites.bare);
+  let bareStopped: Promise<unknown> | undefined;
+  const bare = { stop: () => (bareStopped ??= bareServer.stop()) };
   onCleanup(async () => {
     await bare.stop();
   });
   const instance = `bench-qos-${process.pid}`;
-  const vh = startVhqos({ config, instance, argv: sites.vhqos.argv, env: sites.vhqos.env });
+  const gp = process.argv.includes('--gp');
+  const parent = gp ? `vhqos-bench-${process.pid}` : 'vhqos';
+  const vh = startVhqos({ config, instance, argv: sites.vhqos.argv, env: sites.vhqos.env, cgroupParent: parent });
   await Promise.race([
     waitForSite(sites.vhqos, 20000),
     vh.exited.then((e) => {
       throw new Error(`vhqos exited early (${e.code ?? e.signal}): ${vh.output()}`);
     }),
   ]);
+  // --x: EXPERIMENT (not what vhqos does): supervisor in the instance's cpu cgroup for the whole run.
+  let restoreSupervisor: (() => void) | null = null;
+  if (process.argv.includes('--x')) {
+    const restore = (restoreSupervisor = await moveSupervisorToInstanceCpu(vh.pid, instance, parent));
+    if (restore) {
+      onCleanup(restore);
+      console.log('EXPERIMENT --x: the supervisor process runs in the instance cpu cgroup (parent of gold/bronze)');
+    } else console.error('bench: --x: could not move the supervisor');
+  }
+  if (gp) {
+    const restore = (restoreSupervisor = await moveSupervisorCpu(vh.pid, parent));
+    if (restore) {
+      onCleanup(restore);
+      console.log(`EXPERIMENT --gp: the instance is under /${parent}, the supervisor process runs in /${parent}`);
+    } else console.error('bench: --gp: could not move the supervisor');
+  }
+  // --rt: EXPERIMENT (not what vhqos does): supervisor threads SCHED_RR 1 for the whole run.
+  if (process.argv.includes('--rt')) {
+    const restore = setSupervisorRealtime(vh.pid);
+    if (restore) console.log('EXPERIMENT --rt: the supervisor threads run SCHED_RR priority 1');
+    else console.error('bench: --rt: chrt failed');
+  }
   const shares = ['gold', 'bronze'].map((v) => {
     try {
-      return `${v} cpu.shares=${fs.readFileSync(`/sys/fs/cgroup/cpu/vhqos/${instance}/${v}/cpu.shares`, 'utf8').trim()}`;
+      return `${v} cpu.shares=${fs.readFileSync(`/sys/fs/cgroup/cpu/${parent}/${instance}/${v}/cpu.shares`, 'utf8').trim()}`;
     } catch {
       return `${v} cpu.shares=?`;
     }
@@ -136,13 +284,13 @@ async function main(): Promise<void> {
   const expectFor = (variant: Variant) => (label: string, body: string) => {
     const vhostOk = new RegExp(`^vhost: ${label}$`, 'm').test(body);
     if (variant === 'bare') return vhostOk;
-    return vhostOk && cgroupOf(body).endsWith(`/vhqos/${instance}/${label}`);
+    return vhostOk && cgroupOf(body).endsWith(`/${parent}/${instance}/${label}`);
   };
   const target = (variant: Variant, label: string) => ({
     label,
     port: sites[variant].ports.http,
     host: `${label}.test`,
-    path: `/cgi-bin/burn?ms=${burn}`,
+    path: cgiPath,
     concurrency: clients,
   });
   // Per vhost cgroup: CPU µs, connections classified, cgroup moves (cumulative counters).
@@ -173,16 +321,19 @@ async function main(): Promise<void> {
       const c0 = variant === 'vhqos' ? await cgroupCpu() : undefined;
       const l0 = variant === 'vhqos' ? (await vhqosStatus(instance))?.loop : undefined;
       const t0 = variant === 'vhqos' ? threadCpuMs(vh.pid) : null;
+      const master = sites[variant].masterPid();
+      const a0 = master !== null ? serverTreeCpuMs(master) : NaN;
       const s0 = systemCpu();
       const res = await runLoad(
         labels.map((l) => target(variant, l)),
         { warmupMs: warmup * 1000, durationMs: (kind === 'alone' ? alone : duration) * 1000, expect: expectFor(variant) },
       );
       const s1 = systemCpu();
+      const a1 = master !== null ? serverTreeCpuMs(master) : NaN;
       const t1 = variant === 'vhqos' ? threadCpuMs(vh.pid) : null;
       const l1 = variant === 'vhqos' ? (await vhqosStatus(instance))?.loop : undefined;
       const c1 = variant === 'vhqos' ? await cgroupCpu() : undefined;
-      const run: Run = { kind, variant, round: r, res, busy: busyPct(s0, s1) };
+      const run: Run = { kind, variant, round: r, res, busy: busyPct(s0, s1), serverMs: a1 - a0 };
       if (c0 && c1) run.cpu = Object.fromEntries(Object.keys(c1).map((k) => [k, c1[k] - (c0[k] ?? 0)]));
       if (l0 && l1) run.loop = diffLoop(l0, l1);
       if (t0 && t1) run.supervisorMs = t1.main + t1.others - t0.main - t0.others;
@@ -202,7 +353,17 @@ async function main(): Promise<void> {
       await sleep(500);
     }
   }
+  restoreSupervisor?.(); // before vhqos' teardown removes that cgroup
   const stopped = await vh.stop();
+  await bare.stop();
+  const anchorCmd = leanCgi ? path.join(sites.bare.dir, 'cgi-bin', 'burn-c') : path.join(sites.bare.dir, 'cgi-bin', 'burn');
+  const anchor = await cgroupAnchor(anchorCmd, clients, duration, burn);
+  console.log(
+    anchor
+      ? `kernel anchor (no Apache, no vhqos: ${clients} loops per cgroup running ${path.basename(anchorCmd)} back to back, shares 4096:1024, ${duration}s): ` +
+          `gold ${anchor.gold} / bronze ${anchor.bronze} runs, gold share ${fmt(anchor.share, 1)} % of runs, ${fmt(anchor.cpuShare, 1)} % of CPU`
+      : 'kernel anchor skipped: needs the cgroup v1 cpu and cpuacct hierarchies',
+  );
 
   console.log('');
   const rows: (string | number)[][] = [];
@@ -253,12 +414,36 @@ async function main(): Promise<void> {
   console.log('');
   const v = summary.vhqos;
   printTable(
-    ['goal (vhqos)', 'measured', 'bare anchor', 'result'],
+    ['goal (vhqos)', 'measured', 'bare anchor', 'kernel anchor (cgroups only)', 'result'],
     [
-      ['gold share of completed requests 80 ± 5 %', `${fmt(v.share, 1)} %`, `${fmt(summary.bare.share, 1)} %`, goal(Math.abs(v.share - 80) <= 5)],
-      ['gold mean latency flood / alone ≤ 1.5×', `${fmt(v.ratio)}×`, `${fmt(summary.bare.ratio)}×`, goal(v.ratio <= 1.5)],
+      ['gold share of completed requests 80 ± 5 %', `${fmt(v.share, 1)} %`, `${fmt(summary.bare.share, 1)} %`, anchor ? `${fmt(anchor.share, 1)} %` : '-', goal(Math.abs(v.share - 80) <= 5)],
+      ['gold mean latency flood / alone ≤ 1.5×', `${fmt(v.ratio)}×`, `${fmt(summary.bare.ratio)}×`, '-', goal(v.ratio <= 1.5)],
     ],
   );
+  // CPU per request and CPU rate, per variant and kind (requests of the warm-up
+  // are not counted: scale the window's count to the whole run).
+  console.log('');
+  const crow: (string | number)[][] = [];
+  for (const variant of ['bare', 'vhqos'] as Variant[]) {
+    for (const kind of ['alone', 'flood'] as const) {
+      const rs = runs.filter((x) => x.variant === variant && x.kind === kind);
+      const len = kind === 'alone' ? alone : duration;
+      const reqs = rs.reduce((n, x) => n + x.res.reduce((m, y) => m + y.completed, 0) * ((warmup + len) / len), 0);
+      const srv = rs.reduce((n, x) => n + x.serverMs, 0);
+      const sup = rs.reduce((n, x) => n + (x.supervisorMs ?? 0), 0);
+      const secs = rs.length * (warmup + len);
+      crow.push([
+        `${variant} ${kind}`,
+        fmt(reqs / secs, 1),
+        fmt(srv / secs / 1000, 2),
+        variant === 'vhqos' ? fmt(sup / secs / 1000, 2) : '-',
+        fmt(srv / reqs, 1),
+        variant === 'vhqos' ? fmt(sup / reqs, 1) : '-',
+      ]);
+    }
+  }
+  printTable(['run', 'req/s', 'Apache+CGI CPUs used', 'supervisor CPUs used', 'Apache+CGI CPU ms/req', 'supervisor CPU ms/req'], crow);
+
   // What one CGI request costs vhqos (trapped syscalls and supervisor CPU).
   const vr = runs.filter((x) => x.variant === 'vhqos' && x.loop);
   if (vr.length) {
@@ -272,6 +457,20 @@ async function main(): Promise<void> {
         `(${fmt((100 * sum((l) => l.fast)) / sum((l) => l.notifications), 1)} % fast path), ${fmt(sum((l) => l.quietInspections) / reqs, 1)} quiet inspections, ` +
         `${fmt(sum((l) => l.events) / reqs, 1)} events to JS, ${fmt(sum((l) => l.verdicts) / reqs, 1)} verdicts; supervisor CPU ${fmt((cpu * 1000) / reqs, 0)} µs/request`,
     );
+    // How much CPU the gold cgroup got when gold ran alone (the vhqos tree is
+    // one weight-1024 entity at the top of the cpu hierarchy, competing with
+    // every process in the root cgroup: the load generator, the supervisor,
+    // and whatever else runs on the machine).
+    const al = runs.filter((x) => x.variant === 'vhqos' && x.kind === 'alone' && x.cpu);
+    if (al.length) {
+      const goldUs = al.reduce((n, x) => n + (x.cpu as Record<string, number>).gold, 0);
+      const secs = al.length * (warmup + alone);
+      const reqsAlone = al.reduce((n, x) => n + x.res[0].completed * ((warmup + alone) / alone), 0);
+      console.log(
+        `vhqos gold alone: the gold cgroup used ${fmt(goldUs / 1e6 / secs, 2)} CPUs on average (of ${os.cpus().length}), ` +
+          `${fmt(goldUs / 1000 / reqsAlone, 1)} ms of CPU per request (CGI + serving child), machine busy ${fmt(median(al.map((x) => x.busy)), 0)}%`,
+      );
+    }
   }
   console.log(
     `\nvhqos exit: ${stopped.code ?? stopped.signal}${stopped.leftoverCgroups.length ? `; it left ${stopped.leftoverCgroups.length} cgroup dirs (removed by the bench)` : ''}`,

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Runs the three vhqos benchmarks (fastpath, apache, qos) one after another
-# and prints their tables; the full output is also saved in
-# bench/results/latest.txt. About 4-5 minutes. Needs root, wrk, apache2, cc.
+# Runs the vhqos benchmarks one after another and prints their tables:
+#   fastpath, apache, qos (fixture CGI, 2 rounds), qos --cgi c (lean CGI, 1 round)
+# The full output is also saved in bench/results/latest.txt. About 5 minutes.
+# Needs root, wrk, apache2, cc (with static libc for bench/burn-cgi.c).
 #   bench/run-all.sh            # builds first (node-gyp build, tsc, assets)
 #   NO_BUILD=1 bench/run-all.sh # use dist/ as it is
-# Knobs (environment): BENCH_ROUNDS (fastpath 5, apache 2, qos 1 by default)
-# is passed only if set; each script also takes --rounds/--duration/...
+# Knobs (environment, read by every script): BENCH_ROUNDS (defaults: fastpath
+# 3, apache 2, qos 2), BENCH_DURATION (apache 10 s, qos flood 10 s), BENCH_N
+# (fastpath 60000). Each script also takes --rounds/--duration/... and
+# experiment flags (see the header comment of each script and BENCHMARKS.md).
 # Exit status: non-zero only if a benchmark failed to run, never for a missed goal.
 set -u
 cd "$(dirname "$0")/.."
@@ -25,13 +28,17 @@ status=0
 {
   echo "# vhqos benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, kernel $(uname -r), $(node --version), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), $(/usr/sbin/apache2 -v | head -1)"
 } | tee -a "$out"
-for f in fastpath apache qos; do
-  node "dist/bench/$f.js" 2>&1 | tee -a "$out"
+run() {
+  node "$@" 2>&1 | tee -a "$out"
   rc=${PIPESTATUS[0]}
   if [ "$rc" != 0 ]; then
-    echo "run-all: $f failed (exit $rc)" | tee -a "$out" >&2
+    echo "run-all: $* failed (exit $rc)" | tee -a "$out" >&2
     status=1
   fi
-done
+}
+run dist/bench/fastpath.js
+run dist/bench/apache.js
+run dist/bench/qos.js
+run dist/bench/qos.js --cgi c --rounds "${BENCH_ROUNDS:-1}"
 echo "run-all: output saved in $out"
 exit $status

@@ -1,5 +1,5 @@
 /* trap-loop: cost of one syscall, N times, the way vhqos' fast path sees it.
- *   cc -O2 -o trap-loop trap-loop.c && ./trap-loop [N] [read|getppid] [HOLD_MS]
+ *   cc -O2 -o trap-loop trap-loop.c && ./trap-loop [N] [read|getppid] [HOLD_MS] [DELAY_MS]
  * read (default): opens /dev/zero, does one read (under vhqos this is the
  *   read the native loop inspects: not a connection, so the fd is marked
  *   quiet), a short warm-up, then times N read(fd, buf, 1) calls.
@@ -7,6 +7,8 @@
  * Output: mode=<read|getppid> us_per_syscall=<float> n=<N>
  * HOLD_MS: sleep that long after printing (nanosleep is not trapped), so a
  * benchmark can read the supervisor's counters before the process exits.
+ * DELAY_MS: sleep that long before starting (lets a benchmark rearrange the
+ * supervisor first).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -17,6 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+static void sleep_ms(long ms) {
+  struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&t, &t) != 0) {}
+}
+
 static double elapsed_us(struct timespec a, struct timespec b) {
   return ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / 1000.0;
 }
@@ -26,8 +33,10 @@ int main(int argc, char **argv) {
   if (n <= 0) n = 200000;
   const char *mode = argc > 2 ? argv[2] : "read";
   long hold_ms = argc > 3 ? atol(argv[3]) : 0;
+  long delay_ms = argc > 4 ? atol(argv[4]) : 0;
   struct timespec a, b;
   double us;
+  if (delay_ms > 0) sleep_ms(delay_ms);
   if (strcmp(mode, "getppid") == 0) {
     for (long i = 0; i < n / 20 + 100; i++) syscall(__NR_getppid);
     clock_gettime(CLOCK_MONOTONIC, &a);
@@ -52,9 +61,6 @@ int main(int argc, char **argv) {
   }
   printf("mode=%s us_per_syscall=%.3f n=%ld\n", mode, us, n);
   fflush(stdout);
-  if (hold_ms > 0) {
-    struct timespec t = {hold_ms / 1000, (hold_ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0) {}
-  }
+  if (hold_ms > 0) sleep_ms(hold_ms);
   return 0;
 }

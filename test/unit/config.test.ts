@@ -346,3 +346,9 @@ test('every fixture either loads or fails with a ConfigError, never anything els
     else t.notThrows(() => loadConfig(fixture(f)), f);
   }
 });
+
+test('keys the resource controllers do not have are refused (cpu.count, io.count)', (t) => {
+  const err = t.throws(() => parseConfig('vhosts:\n  gold:\n    hosts: [gold.test]\n    cpu: { count: 5 }\n    io: { count: 2 }\n')) as ConfigError;
+  t.true(err.problems.some((p) => p.startsWith('vhosts.gold.cpu.count')), err.problems.join('\n'));
+  t.true(err.problems.some((p) => p.startsWith('vhosts.gold.io.count')), err.problems.join('\n'));
+});
