@@ -8,7 +8,8 @@
         "native/inspect.cc",
         "native/notify_loop.cc",
         "native/probes.cc",
-        "native/spawn.cc"
+        "native/spawn.cc",
+        "native/unix_socket.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -15,6 +15,7 @@
 #include "probes.h"
 #include "spawn.h"
 #include "sys.h"
+#include "unix_socket.h"
 
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
@@ -334,7 +335,72 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// unixListen(path, mode, backlog) -> fd
+Napi::Value UnixListen(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "unixListen(path, mode, backlog)");
+  int fd = unix_listen(info[0].As<Napi::String>().Utf8Value(), info.Length() > 1 ? IntArg(info, 1) : 0600,
+                       info.Length() > 2 ? IntArg(info, 2) : 64);
+  if (fd < 0) ThrowSys(info.Env(), fd, "bind");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// Accepts one connection and reads one JSON message with its fds, on the
+// libuv pool (it blocks for at most timeoutMs per phase).
+class AcceptMessageWorker : public Napi::AsyncWorker {
+ public:
+  AcceptMessageWorker(Napi::Env env, int fd, int timeout_ms, size_t max_bytes)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), timeout_ms_(timeout_ms),
+        max_bytes_(max_bytes) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { rc_ = unix_accept_message(fd_, timeout_ms_, max_bytes_, out_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (rc_ == -ETIMEDOUT) {
+      deferred_.Resolve(env.Null());
+      return;
+    }
+    if (rc_ < 0) {
+      for (int fd : out_.fds) close(fd);
+      if (out_.conn_fd >= 0) close(out_.conn_fd);
+      try {
+        ThrowSys(env, rc_, "accept");
+      } catch (const Napi::Error& e) {
+        deferred_.Reject(e.Value());
+      }
+      return;
+    }
+    auto o = Napi::Object::New(env);
+    o.Set("connFd", out_.conn_fd);
+    o.Set("pid", out_.pid);
+    o.Set("uid", out_.uid);
+    o.Set("gid", out_.gid);
+    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, out_.data.data(), out_.data.size()));
+    o.Set("complete", out_.complete);
+    auto fds = Napi::Array::New(env, out_.fds.size());
+    for (size_t i = 0; i < out_.fds.size(); i++) fds.Set(i, out_.fds[i]);
+    o.Set("fds", fds);
+    deferred_.Resolve(o);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int fd_, timeout_ms_;
+  size_t max_bytes_;
+  int rc_ = 0;
+  Received out_;
+};
+
+// acceptMessage(listenFd, timeoutMs, maxBytes) -> Promise<null | {connFd, pid, uid, gid, data, complete, fds}>
+Napi::Value AcceptMessage(const Napi::CallbackInfo& info) {
+  auto* w = new AcceptMessageWorker(info.Env(), IntArg(info, 0), IntArg(info, 1), static_cast<size_t>(IntArg(info, 2)));
+  auto p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("unixListen", Napi::Function::New(env, UnixListen));
+  exports.Set("acceptMessage", Napi::Function::New(env, AcceptMessage));
   exports.Set("Loop", Loop::Init(env));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("startKeeper", Napi::Function::New(env, StartKeeper));

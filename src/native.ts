@@ -100,7 +100,23 @@ export interface NativeBinding {
   close(fd: number): void;
   notifIdValid(listenerFd: number, id: bigint): boolean;
   probe(): Features;
+  /** A listening unix stream socket (CLOEXEC, non-blocking) at path, chmod mode. */
+  unixListen(path: string, mode?: number, backlog?: number): number;
+  /** One connection and its one JSON message with the fds sent along; null if nobody connected in time. */
+  acceptMessage(listenFd: number, timeoutMs: number, maxBytes: number): Promise<ReceivedMessage | null>;
   trappedSyscalls: string[];
+}
+
+export interface ReceivedMessage {
+  connFd: number;
+  /** Peer credentials (SO_PEERCRED). */
+  pid: number;
+  uid: number;
+  gid: number;
+  data: Buffer;
+  /** A whole JSON value arrived; false: EOF, size cap or the peer went quiet first. */
+  complete: boolean;
+  fds: number[];
 }
 
 /** The typed error every native failure arrives as. */

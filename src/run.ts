@@ -22,8 +22,18 @@ export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP
 
 export interface RunOptions {
   config: VhqosConfig;
-  /** Program and arguments. */
+  /** Program and arguments. With `attach`, only a label for status and logs. */
   command: string[];
+  /**
+   * Supervise a process tree someone else started with the vhqos syscalls as
+   * NOTIFY (an OCI runtime's listenerPath): its listener fd and root pid.
+   * Nothing is spawned and the root is not reaped (it is not our child).
+   */
+  attach?: { listener: number; pid: number };
+  /** Where teardown puts processes still in the groups: 'home' (vhqos' own cgroup) or 'parent' (containers). */
+  moveBackTo?: 'home' | 'parent';
+  /** Move the root process into _server before supervision starts. Default true. */
+  placeRoot?: boolean;
   logger: Logger;
   /** Name of this instance's cgroup subtree and status socket. Default: run-<pid>. */
   instance?: string;
@@ -80,10 +90,11 @@ export class SupervisedRun {
 
   constructor(private readonly opts: RunOptions) {
     const { config, logger } = opts;
-    if (opts.command.length === 0) throw new Error('vhqos run: no command given (usage: vhqos run --config FILE -- CMD [ARGS...])');
+    if (opts.command.length === 0 && !opts.attach) throw new Error('vhqos run: no command given (usage: vhqos run --config FILE -- CMD [ARGS...])');
     this.native = opts.native ?? loadNative();
     this.instance = opts.instance ?? `run-${process.pid}`;
-    const file = resolveExecutable(opts.command[0], opts.env?.PATH ?? process.env.PATH);
+    const file = opts.attach ? '' : resolveExecutable(opts.command[0], opts.env?.PATH ?? process.env.PATH);
+    const moveBack = opts.moveBackTo ?? 'home';
     this.exited = new Promise((r) => (this.resolveExit = r));
 
     // cgroups first: if they cannot be made, nothing has been started yet.
@@ -96,7 +107,7 @@ export class SupervisedRun {
     try {
       this.warnings = this.cgroups.setup(groups).warnings;
     } catch (e) {
-      this.cgroups.teardown('home');
+      this.cgroups.teardown(moveBack);
       throw e;
     }
     for (const w of this.warnings) logger.warn({ setting: w }, 'setting not applied');
@@ -104,11 +115,13 @@ export class SupervisedRun {
     const env = Object.entries(opts.env ?? process.env)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${v}`);
-    let spawned;
+    let spawned: { pid: number; pidfd: number; listener: number; syncWakeup: boolean };
     try {
-      spawned = this.native.spawn({ file, argv: opts.command, env, cwd: opts.cwd, stdio: opts.stdio ?? [null, null, null] });
+      spawned = opts.attach
+        ? { ...opts.attach, pidfd: this.native.pidfdOpen(opts.attach.pid), syncWakeup: false }
+        : this.native.spawn({ file, argv: opts.command, env, cwd: opts.cwd, stdio: opts.stdio ?? [null, null, null] });
     } catch (e) {
-      this.cgroups.teardown('home');
+      this.cgroups.teardown(moveBack);
       throw e;
     }
     this.pid = spawned.pid;
@@ -116,7 +129,7 @@ export class SupervisedRun {
     this.listener = spawned.listener;
     // The child waits in its trapped execve until the loop answers: it starts life in _server.
     try {
-      this.cgroups.move(this.pid, SERVER_GROUP);
+      if (opts.placeRoot !== false) this.cgroups.move(this.pid, SERVER_GROUP);
     } catch (e) {
       logger.warn({ err: e }, 'could not place the server in its cgroup');
     }
@@ -177,6 +190,13 @@ export class SupervisedRun {
   private reapServer(): void {
     if (this.reaping) return;
     this.reaping = true;
+    if (this.opts.attach) {
+      // Not our child: its runtime reaps it and knows the status.
+      this.exitStatus = { code: null, signal: null };
+      this.opts.logger.info({ serverPid: this.pid }, 'supervised root exited');
+      this.resolveExit(this.exitStatus);
+      return;
+    }
     reap(this.native, this.pidfd).then(
       (st) => {
         this.exitStatus = st;
@@ -222,7 +242,7 @@ export class SupervisedRun {
       }
     }
     try {
-      this.cgroups.teardown('home');
+      this.cgroups.teardown(this.opts.moveBackTo ?? 'home');
     } catch (err) {
       this.opts.logger.warn({ err }, 'cgroup cleanup incomplete');
     }
