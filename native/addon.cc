@@ -97,6 +97,7 @@ Napi::Object EventToJs(Napi::Env env, const LoopEvent& ev) {
   if (ev.fd >= 0) o.Set("fd", ev.fd);
   if (ev.fd2 >= 0) o.Set("newFd", ev.fd2);
   if (ev.flags) o.Set("flags", Napi::Number::New(env, static_cast<double>(ev.flags)));
+  if (ev.accepts) o.Set("accepts", ev.accepts);
   if (ev.kind == EventKind::Read) {
     o.Set("socket", FactsToJs(env, ev.facts));
     o.Set("bytes", Napi::Buffer<uint8_t>::Copy(env, ev.bytes.data(), ev.bytes.size()));

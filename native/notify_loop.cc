@@ -159,6 +159,7 @@ void NotifyLoop::post(LoopEvent* ev) {
 }
 
 bool NotifyLoop::respond(uint64_t id, bool quiet) {
+  bool direct = false;
   {
     std::lock_guard<std::mutex> g(mu_);
     auto it = pending_.find(id);
@@ -170,8 +171,16 @@ bool NotifyLoop::respond(uint64_t id, bool quiet) {
       auto proc = procs_.find(p.tgid);
       if (proc != procs_.end()) proc->second.fds[p.fd] = kQuiet | kTracked;
     }
+    if (running_) to_send_.push_back(id);
+    else direct = true;
   }
-  send_continue(id);
+  if (direct) {  // no loop thread to hand it to
+    send_continue(id);
+    return true;
+  }
+  uint64_t one = 1;
+  if (write(evfd_, &one, sizeof one) < 0) {
+  }
   return true;
 }
 
@@ -268,6 +277,14 @@ void NotifyLoop::inspect_read(struct seccomp_notif& n, pid_t tgid, int fd, const
   ev->fd = fd;
   ev->syscall = name;
   ev->facts = facts;
+  {
+    // The process reads its connection itself (fork-before-accept): a later
+    // fork (a CGI) is not a hand-over of a fresh connection.
+    std::lock_guard<std::mutex> g(mu_);
+    auto& p = procs_[tgid];
+    p.accept_pending = false;
+    ev->accepts = p.accepts;
+  }
   if (opts_.peek) {
     ssize_t r = peek_bytes(local, ev->bytes, opts_.peek_bytes);
     ev->peek_result = static_cast<int>(r);
@@ -428,12 +445,15 @@ void NotifyLoop::handle(struct seccomp_notif& n) {
       return;
     }
     case Sys::Accept: {
+      // Counted, not posted: policy learns of the connection at its first
+      // read, or at the fork that follows (fork-after-accept).
       {
         std::lock_guard<std::mutex> g(mu_);
         procs_[tgid].accept_pending = true;
+        procs_[tgid].accepts++;
+        stats_.fast++;
       }
       send_continue(n.id);
-      post(simple(EventKind::Accept, fd, -1));
       return;
     }
     case Sys::Fork: {
@@ -443,13 +463,16 @@ void NotifyLoop::handle(struct seccomp_notif& n) {
         return;
       }
       bool scan;
+      uint32_t accepts;
       {
         std::lock_guard<std::mutex> g(mu_);
         scan = procs_[tgid].accept_pending;
         procs_[tgid].accept_pending = false;
+        accepts = procs_[tgid].accepts;
       }
       auto* ev = simple(EventKind::Fork, -1, -1);
       ev->flags = flags;
+      ev->accepts = accepts;
       if (scan) {
         // fork-after-accept: policy looks at the new connection while the
         // parent still holds it, so the child's channel is known.
@@ -472,6 +495,15 @@ void NotifyLoop::handle(struct seccomp_notif& n) {
     default:
       send_continue(n.id);
   }
+}
+
+void NotifyLoop::drain_sends() {
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    ids.swap(to_send_);
+  }
+  for (uint64_t id : ids) send_continue(id);
 }
 
 void NotifyLoop::sweep_timeouts() {
@@ -531,7 +563,12 @@ void NotifyLoop::run() {
     }
     for (int i = 0; i < cnt && !stopping_; i++) {
       uint64_t tag = evs[i].data.u64 & kTagMask, val = evs[i].data.u64 & ~kTagMask;
-      if (tag == kTagPidfd) {
+      if (tag == kTagEvent) {
+        uint64_t v;
+        if (read(evfd_, &v, sizeof v) < 0) {
+        }
+        drain_sends();
+      } else if (tag == kTagPidfd) {
         remove_process(static_cast<pid_t>(val));
       } else if (tag == kTagParked) {
         finish_parked(val, false);
@@ -555,7 +592,9 @@ void NotifyLoop::run() {
     }
     sweep_timeouts();
   }
-  // Leave nothing waiting: parked and pending notifications continue.
+  // Leave nothing waiting: queued verdicts, parked and pending notifications continue.
+  running_ = false;
+  drain_sends();
   for (auto& [seq, pk] : parked_) {
     send_continue(pk.notif.id);
     close(pk.local_fd);

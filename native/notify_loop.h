@@ -36,6 +36,7 @@ struct LoopEvent {
   std::string syscall;
   int fd = -1, fd2 = -1;
   uint64_t flags = 0;
+  uint32_t accepts = 0;              // accept calls by this process so far
   FdFacts facts;
   std::vector<uint8_t> bytes;
   int peek_result = 0;               // bytes peeked, 0 = EOF, or -errno
@@ -70,6 +71,7 @@ class NotifyLoop {
     int pidfd = -1;
     std::unordered_map<int, uint8_t> fds;  // fd -> kQuiet|kTracked
     bool accept_pending = false;
+    uint32_t accepts = 0;
   };
   struct Pending {
     int64_t deadline;
@@ -110,6 +112,10 @@ class NotifyLoop {
   std::unordered_map<pid_t, pid_t> threads_;  // non-leader tid -> tgid
   std::unordered_map<uint64_t, Pending> pending_;
   std::unordered_map<uint64_t, Parked> parked_;  // loop thread only
+  // Verdicts from JavaScript are sent by the loop thread: with SYNC_WAKE_UP
+  // the woken target takes the sender's CPU, which must not be the JS thread's.
+  std::vector<uint64_t> to_send_;  // guarded by mu_
+  void drain_sends();
   uint64_t next_parked_ = 1;
   LoopStats stats_;
 };

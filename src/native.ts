@@ -24,9 +24,8 @@ interface EventBase {
 
 /** Events from the notification loop, in the order the kernel delivered them. */
 export type LoopEvent =
-  | (EventBase & { kind: 'read'; id: bigint; pid: number; tid: number; fd: number; socket: SocketFacts; bytes: Buffer; peekResult: number; waitedMs: number })
-  | (EventBase & { kind: 'fork'; pid: number; tid: number; flags?: number })
-  | (EventBase & { kind: 'accept'; pid: number; fd: number })
+  | (EventBase & { kind: 'read'; id: bigint; pid: number; tid: number; fd: number; socket: SocketFacts; bytes: Buffer; peekResult: number; waitedMs: number; accepts?: number })
+  | (EventBase & { kind: 'fork'; pid: number; tid: number; flags?: number; accepts?: number })
   | (EventBase & { kind: 'dup'; pid: number; fd: number; newFd?: number })
   | (EventBase & { kind: 'close'; pid: number; fd?: number; fds?: number[] })
   | (EventBase & { kind: 'exec'; pid: number; tid: number })

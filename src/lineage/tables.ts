@@ -92,9 +92,10 @@ export class LineageTables {
     if (rec) rec.group = group;
   }
 
-  countAccept(pid: number): void {
+  /** accept calls of a process so far (counted by the native loop). */
+  setAccepts(pid: number, accepts: number): void {
     const rec = this.processes.get(pid);
-    if (rec) rec.accepts++;
+    if (rec) rec.accepts = accepts;
   }
 
   // --- channels (425) ---

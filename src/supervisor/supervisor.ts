@@ -95,9 +95,6 @@ export class Supervisor {
       case 'exit':
         t.removeProcess(ev.pid);
         return;
-      case 'accept':
-        t.countAccept(ev.pid);
-        return;
       case 'close':
         if (ev.fd !== undefined) t.clearFd(ev.pid, ev.fd);
         for (const fd of ev.fds ?? []) t.clearFd(ev.pid, fd);
@@ -128,6 +125,7 @@ export class Supervisor {
   /** First read of a connection by a process: classify, move, then let it read. */
   private onRead(ev: Extract<LoopEvent, { kind: 'read' }>): void {
     const { socket } = ev;
+    if (ev.accepts !== undefined) this.tables.setAccepts(ev.pid, ev.accepts);
     if (!socket.local) {
       this.deps.respond(ev.id, false);
       return;
@@ -171,6 +169,7 @@ export class Supervisor {
    * holds so the child that inherits one is known (fork-after-accept). */
   private onFork(ev: Extract<LoopEvent, { kind: 'fork' }>): void {
     try {
+      if (ev.accepts !== undefined) this.tables.setAccepts(ev.pid, ev.accepts);
       if (!ev.needsVerdict) return;
       for (const c of this.deps.connectionsOf(ev.pid)) {
         if (this.tables.channel(c.inode)) continue;

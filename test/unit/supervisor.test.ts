@@ -94,11 +94,11 @@ test('fork-after-accept: the connection held at fork is recorded, and the child 
   const h = harness();
   h.held.set(10, [{ fd: 4, inode: 77, local: { ip: '::ffff:127.0.0.2', port: 80 } }]);
   h.sup.handle({ kind: 'process', needsVerdict: false, pid: 10, tid: 10, ppid: 1 });
-  h.sup.handle({ kind: 'accept', needsVerdict: false, pid: 10, fd: 3 });
-  h.sup.handle({ kind: 'fork', needsVerdict: true, id: 500n, pid: 10, tid: 10 });
+  h.sup.handle({ kind: 'fork', needsVerdict: true, id: 500n, pid: 10, tid: 10, accepts: 1 });
   t.deepEqual(h.answers, [{ id: 500n, quiet: false }]);
   t.is(h.sup.tables.channel(77)?.vhost, 'gold');
   t.is(h.sup.tables.channel(77)?.pid, 10);
+  t.is(h.sup.tables.process(10)?.accepts, 1);
   h.sup.handle({ kind: 'process', needsVerdict: false, pid: 11, tid: 11, ppid: 10 });
   h.sup.handle({ kind: 'dup', needsVerdict: false, pid: 11, fd: 4, newFd: 0, syscall: 'dup2' });
   h.sup.handle({ kind: 'exec', needsVerdict: false, pid: 11, tid: 11 });
