@@ -272,7 +272,8 @@ async function main(): Promise<void> {
   }
   const shares = ['gold', 'bronze'].map((v) => {
     try {
-      return `${v} cpu.shares=${fs.readFileSync(`/sys/fs/cgroup/cpu/${parent}/${instance}/${v}/cpu.shares`, 'utf8').trim()}`;
+      const dir = [`/sys/fs/cgroup/cpu/${parent}/${instance}/vhosts/${v}`, `/sys/fs/cgroup/cpu/${parent}/${instance}/${v}`].find((d) => fs.existsSync(d));
+      return `${v} cpu.shares=${dir ? fs.readFileSync(`${dir}/cpu.shares`, 'utf8').trim() : '?'}`;
     } catch {
       return `${v} cpu.shares=?`;
     }
@@ -284,7 +285,7 @@ async function main(): Promise<void> {
   const expectFor = (variant: Variant) => (label: string, body: string) => {
     const vhostOk = new RegExp(`^vhost: ${label}$`, 'm').test(body);
     if (variant === 'bare') return vhostOk;
-    return vhostOk && cgroupOf(body).endsWith(`/${parent}/${instance}/${label}`);
+    return vhostOk && cgroupOf(body).includes(`/${parent}/${instance}/`) && cgroupOf(body).endsWith(`/${label}`);
   };
   const target = (variant: Variant, label: string) => ({
     label,

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import type { VhqosConfig } from './types';
 import { loadNative, type NativeBinding, type NativeLoop } from './native';
-import { CgroupManager } from './cgroup';
+import { CgroupManager, detectCgroups } from './cgroup';
+import { placeSupervisor } from './cgroup/supervisor-placement';
 import { createClassifier, needsPeek } from './classify/classifier';
 import { normaliseIp } from './classify/address';
 import { Supervisor, DEFAULT_GROUP, SERVER_GROUP, type Logger } from './supervisor/supervisor';
@@ -34,6 +35,12 @@ export interface RunOptions {
   moveBackTo?: 'home' | 'parent';
   /** Move the root process into _server before supervision starts. Default true. */
   placeRoot?: boolean;
+  /**
+   * cgroup v1: run this (supervisor) process in the cgroup above the vhost
+   * groups, so SYNC_WAKE_UP hand-overs stay on one CPU (see
+   * cgroup/supervisor-placement.ts). Only for one supervised tree per process.
+   */
+  placeSupervisor?: boolean;
   logger: Logger;
   /** Name of this instance's cgroup subtree and status socket. Default: run-<pid>. */
   instance?: string;
@@ -83,6 +90,7 @@ export class SupervisedRun {
   private status?: StatusServer;
   private exitStatus?: ExitStatus;
   private reaping = false;
+  private unplaceSupervisor?: () => void;
   private readonly exited: Promise<ExitStatus>;
   private resolveExit!: (s: ExitStatus) => void;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
@@ -98,7 +106,14 @@ export class SupervisedRun {
     this.exited = new Promise((r) => (this.resolveExit = r));
 
     // cgroups first: if they cannot be made, nothing has been started yet.
-    this.cgroups = CgroupManager.create({ instance: this.instance, parent: opts.cgroupParent, onExisting: 'adopt' });
+    const detection = detectCgroups();
+    const parent = opts.cgroupParent ?? 'vhqos';
+    // With the supervisor placed, the vhost groups live one level down:
+    // <parent>/<instance>/vhosts/<vhost>, the supervisor in <parent>/<instance>.
+    const placing = opts.placeSupervisor === true && detection.version === 1;
+    this.cgroups = placing
+      ? CgroupManager.create({ instance: 'vhosts', parent: `${parent}/${this.instance}`, onExisting: 'adopt', detection })
+      : CgroupManager.create({ instance: this.instance, parent, onExisting: 'adopt', detection });
     const groups = [
       ...config.vhosts.map((v) => ({ name: v.name, resources: v.resources })),
       { name: DEFAULT_GROUP, resources: config.default },
@@ -134,6 +149,13 @@ export class SupervisedRun {
       logger.warn({ err: e }, 'could not place the server in its cgroup');
     }
     this.keeper = this.native.startKeeper(this.listener);
+    if (placing) {
+      try {
+        this.unplaceSupervisor = placeSupervisor(detection, `${parent}/${this.instance}`) ?? undefined;
+      } catch (err) {
+        logger.warn({ err }, 'could not place the supervisor next to its vhost groups (the fast path will be slower)');
+      }
+    }
 
     const classify = createClassifier(config);
     const scan = makeConnectionScanner(this.native);
@@ -240,6 +262,11 @@ export class SupervisedRun {
       } catch {
         /* already closed */
       }
+    }
+    try {
+      this.unplaceSupervisor?.();
+    } catch (err) {
+      this.opts.logger.warn({ err }, 'could not move the supervisor back to its cgroup');
     }
     try {
       this.cgroups.teardown(this.opts.moveBackTo ?? 'home');

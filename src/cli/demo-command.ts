@@ -57,6 +57,7 @@ export async function demoCommand(o: { seconds: number; port: number; logger: Lo
     instance: `demo-${process.pid}`,
     stdio: [null, devnull, devnull],
     drainMs: 1000,
+    placeSupervisor: true,
   });
   fs.closeSync(devnull);
   let stopping = false;

@@ -22,6 +22,7 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
       instance: o.instance,
       cgroupParent: o.cgroupParent,
       forwardSignals: true,
+      placeSupervisor: true,
     });
   } catch (e) {
     if (e instanceof ConfigError) console.error(`vhqos: invalid configuration\n${e.message}`);
