@@ -180,7 +180,8 @@ class Loop : public Napi::ObjectWrap<Loop> {
   Napi::Value Respond(const Napi::CallbackInfo& info) {
     uint64_t id = IdArg(info, 0);
     bool quiet = info.Length() > 1 && info[1].ToBoolean();
-    return Napi::Boolean::New(info.Env(), loop_->respond(id, quiet));
+    int retry_ms = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
+    return Napi::Boolean::New(info.Env(), loop_->respond(id, quiet, retry_ms));
   }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     LoopStats s = loop_->stats();

@@ -158,7 +158,7 @@ void NotifyLoop::post(LoopEvent* ev) {
   sink_(ev);
 }
 
-bool NotifyLoop::respond(uint64_t id, bool quiet) {
+bool NotifyLoop::respond(uint64_t id, bool quiet, int retry_ms) {
   bool direct = false;
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -166,6 +166,15 @@ bool NotifyLoop::respond(uint64_t id, bool quiet) {
     if (it == pending_.end()) return false;
     Pending p = it->second;
     pending_.erase(it);
+    if (retry_ms > 0 && p.is_read && running_) {
+      // Policy wants more of the request (a Host or ClientHello cut short):
+      // the loop peeks again after retry_ms; the target keeps waiting.
+      to_retry_.emplace_back(p.read, retry_ms);
+      uint64_t one = 1;
+      if (write(evfd_, &one, sizeof one) < 0) {
+      }
+      return true;
+    }
     stats_.verdicts++;
     if (quiet && p.fd >= 0) {
       auto proc = procs_.find(p.tgid);
@@ -308,7 +317,8 @@ void NotifyLoop::inspect_read(struct seccomp_notif& n, pid_t tgid, int fd, const
     }
   }
   close(local);
-  deliver(ev, tgid, fd);
+  Parked pk{n, tgid, fd, -1, facts, now_ms(), 0, name};
+  deliver_read(ev, pk);
 }
 
 void NotifyLoop::finish_parked(uint64_t seq, bool timed_out) {
@@ -316,7 +326,7 @@ void NotifyLoop::finish_parked(uint64_t seq, bool timed_out) {
   if (it == parked_.end()) return;
   Parked pk = it->second;
   parked_.erase(it);
-  epoll_ctl(epfd_, EPOLL_CTL_DEL, pk.local_fd, nullptr);
+  if (!pk.timer_only) epoll_ctl(epfd_, EPOLL_CTL_DEL, pk.local_fd, nullptr);
   auto* ev = new LoopEvent(EventKind::Read);
   ev->id = pk.notif.id;
   ev->tid = pk.notif.pid;
@@ -329,7 +339,7 @@ void NotifyLoop::finish_parked(uint64_t seq, bool timed_out) {
   ev->waited_ms = static_cast<int>(now_ms() - pk.started);
   (void)timed_out;
   close(pk.local_fd);
-  deliver(ev, pk.tgid, pk.fd);
+  deliver_read(ev, pk);
 }
 
 void NotifyLoop::handle(struct seccomp_notif& n) {
@@ -499,11 +509,43 @@ void NotifyLoop::handle(struct seccomp_notif& n) {
 
 void NotifyLoop::drain_sends() {
   std::vector<uint64_t> ids;
+  std::vector<std::pair<Parked, int>> retries;
   {
     std::lock_guard<std::mutex> g(mu_);
     ids.swap(to_send_);
+    retries.swap(to_retry_);
   }
   for (uint64_t id : ids) send_continue(id);
+  for (auto& [pk, delay] : retries) {
+    int pidfd = -1;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto p = procs_.find(pk.tgid);
+      if (p != procs_.end()) pidfd = p->second.pidfd;
+    }
+    int local = pidfd >= 0 ? sys_pidfd_getfd(pidfd, pk.fd) : -1;
+    if (local < 0 || !running_) {
+      if (local >= 0) close(local);
+      send_continue(pk.notif.id);
+      continue;
+    }
+    Parked again = pk;
+    again.local_fd = local;
+    again.deadline = now_ms() + delay;
+    again.timer_only = true;
+    parked_.emplace(next_parked_++, again);
+  }
+}
+
+void NotifyLoop::deliver_read(LoopEvent* ev, const Parked& pk) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    Pending p{now_ms() + opts_.verdict_timeout_ms, pk.tgid, pk.fd, true, pk};
+    p.read.local_fd = -1;
+    pending_[ev->id] = p;
+  }
+  ev->needs_verdict = true;
+  post(ev);
 }
 
 void NotifyLoop::sweep_timeouts() {

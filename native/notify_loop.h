@@ -62,7 +62,7 @@ class NotifyLoop {
   int add_process(pid_t tgid);
   // Answers a pending notification. quiet: later reads of that fd need no policy.
   // Returns false if it was already answered (timed out) or unknown.
-  bool respond(uint64_t id, bool quiet);
+  bool respond(uint64_t id, bool quiet, int retry_ms = 0);
   LoopStats stats();
   bool running() const { return running_.load(); }
 
@@ -73,11 +73,6 @@ class NotifyLoop {
     bool accept_pending = false;
     uint32_t accepts = 0;
   };
-  struct Pending {
-    int64_t deadline;
-    pid_t tgid;
-    int fd;
-  };
   struct Parked {
     struct seccomp_notif notif;
     pid_t tgid;
@@ -85,6 +80,14 @@ class NotifyLoop {
     FdFacts facts;
     int64_t started, deadline;
     std::string syscall;
+    bool timer_only = false;  // re-peek at the deadline, not on readability
+  };
+  struct Pending {
+    int64_t deadline;
+    pid_t tgid;
+    int fd;
+    bool is_read = false;  // `read` below is valid: it may be peeked again
+    Parked read{};
   };
   static constexpr uint8_t kQuiet = 1, kTracked = 2;
 
@@ -115,7 +118,9 @@ class NotifyLoop {
   // Verdicts from JavaScript are sent by the loop thread: with SYNC_WAKE_UP
   // the woken target takes the sender's CPU, which must not be the JS thread's.
   std::vector<uint64_t> to_send_;  // guarded by mu_
+  std::vector<std::pair<Parked, int>> to_retry_;  // guarded by mu_: (read, delay ms)
   void drain_sends();
+  void deliver_read(LoopEvent* ev, const Parked& pk);
   uint64_t next_parked_ = 1;
   LoopStats stats_;
 };

@@ -59,8 +59,12 @@ export interface NativeLoop {
   start(): void;
   stop(): void;
   addProcess(pid: number): void;
-  /** quiet: later reads on that fd are answered natively until it is closed. */
-  respond(id: bigint, quiet?: boolean): boolean;
+  /**
+   * quiet: later reads on that fd are answered natively until it is closed.
+   * retryMs > 0 (read events only): do not answer yet; peek again after
+   * retryMs and deliver the read event anew (the target keeps waiting).
+   */
+  respond(id: bigint, quiet?: boolean, retryMs?: number): boolean;
   stats(): LoopStats;
 }
 

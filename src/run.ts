@@ -8,7 +8,7 @@ import type { VhqosConfig } from './types';
 import { loadNative, type NativeBinding, type NativeLoop } from './native';
 import { CgroupManager, detectCgroups } from './cgroup';
 import { placeSupervisor } from './cgroup/supervisor-placement';
-import { createClassifier, needsPeek } from './classify/classifier';
+import { createClassifier, needsMoreBytes, needsPeek } from './classify/classifier';
 import { normaliseIp } from './classify/address';
 import { Supervisor, DEFAULT_GROUP, SERVER_GROUP, type Logger } from './supervisor/supervisor';
 import { makeConnectionScanner } from './supervisor/fd-scan';
@@ -160,12 +160,14 @@ export class SupervisedRun {
     const classify = createClassifier(config);
     const scan = makeConnectionScanner(this.native);
     this.supervisor = new Supervisor({
-      respond: (id, quiet) => this.loop.respond(id, quiet),
+      respond: (id, quiet, retryMs) => this.loop.respond(id, quiet, retryMs),
       classify,
       needsPeek: needsPeek(config),
       moveToGroup: (pid, group) => this.cgroups.move(pid, group),
       connectionsOf: scan,
       normaliseIp: (ip) => normaliseIp(ip) ?? ip,
+      needsMoreBytes: (bytes) => needsMoreBytes(bytes, config.options.peekBytes),
+      firstByteTimeoutMs: config.options.firstByteTimeoutMs,
       logger,
     });
     this.supervisor.adoptRoot(this.pid, SERVER_GROUP);

@@ -9,6 +9,8 @@ import { LineageTables } from '../lineage/tables';
 
 export const DEFAULT_GROUP = '_default';
 export const SERVER_GROUP = '_server';
+/** How long to wait before peeking again at a request cut short. */
+export const MORE_BYTES_RETRY_MS = 10;
 
 export interface Logger {
   debug(obj: object, msg?: string): void;
@@ -26,7 +28,8 @@ export interface HeldConnection {
 }
 
 export interface SupervisorDeps {
-  respond(id: bigint, quiet: boolean): boolean;
+  /** retryMs: peek again after that long instead of answering (read events). */
+  respond(id: bigint, quiet: boolean, retryMs?: number): boolean;
   classify(facts: ConnectionFacts): Classification;
   /** True when some vhost is name-based: worth waiting for the first bytes. */
   needsPeek: boolean;
@@ -34,6 +37,10 @@ export interface SupervisorDeps {
   /** Connected sockets a process holds now (used when it forks right after accept). */
   connectionsOf(pid: number): HeldConnection[];
   normaliseIp(ip: string): string;
+  /** True when the bytes are a Host/ClientHello cut short: worth peeking again. */
+  needsMoreBytes?(bytes: Uint8Array): boolean;
+  /** How long, in all, a connection's first bytes may be waited for. */
+  firstByteTimeoutMs?: number;
   logger: Logger;
   tables?: LineageTables;
 }
@@ -46,7 +53,7 @@ export interface VhostCounters {
 export class Supervisor {
   readonly tables: LineageTables;
   readonly counters = new Map<string, VhostCounters>();
-  readonly stats = { verdicts: 0, failOpen: 0, timeouts: 0, moveErrors: 0, retries: 0 };
+  readonly stats = { verdicts: 0, failOpen: 0, timeouts: 0, moveErrors: 0, retries: 0, morePeeks: 0 };
   private finished = false;
   private readonly done: Promise<'hup' | 'stopped'>;
   private resolveDone!: (why: 'hup' | 'stopped') => void;
@@ -138,6 +145,21 @@ export class Supervisor {
     if (!haveBytes && this.deps.needsPeek && ev.peekResult < 0 && socket.nonblocking && !isNameDecided(known)) {
       this.stats.retries++;
       this.deps.respond(ev.id, false);
+      return;
+    }
+    // A request or ClientHello split over several segments: wait a little
+    // for the rest (the target keeps waiting in its read), within the
+    // first-byte budget; after that, classify with what there is.
+    if (
+      haveBytes &&
+      ev.peekResult > 0 &&
+      this.deps.needsPeek &&
+      !isNameDecided(known) &&
+      this.deps.needsMoreBytes?.(ev.bytes) &&
+      ev.waitedMs < (this.deps.firstByteTimeoutMs ?? 0)
+    ) {
+      this.stats.morePeeks++;
+      this.deps.respond(ev.id, false, MORE_BYTES_RETRY_MS);
       return;
     }
     let verdict: Classification;

@@ -86,7 +86,17 @@ test.serial('Apache prefork: name-based, address-based and HTTPS SNI vhosts are 
     t.is(servedBy(s.body), 'gold');
     const s2 = await httpsGet({ ip: '127.0.0.1', port: httpsPort, servername: 'bronze.test', path: '/cgi-bin/whoami', timeoutMs: 10000 });
     t.is(servedBy(s2.body), 'bronze');
+    // A request whose Host header arrives in a second segment is still classified by name.
+    const split = await httpGet({
+      ip: '127.0.0.1',
+      port,
+      raw: ['GET /cgi-bin/whoami HTTP/1.1\r\nHo', 'st: bronze.test\r\nConnection: close\r\n\r\n'],
+      chunkDelayMs: 150,
+      timeoutMs: 10000,
+    });
+    t.is(servedBy(split.body), 'bronze');
     const snap = run.snapshot();
+    t.true(snap.policy.morePeeks >= 1);
     t.true(snap.vhosts.find((v) => v.name === 'gold')!.connections >= 6);
     t.true(snap.tables.channels.some((c) => c.by === 'sni' && c.vhost === 'gold'));
     t.is(snap.loop.timeouts, 0);

@@ -212,3 +212,26 @@ test('when the supervisor lets go, the keeper answers: the server never sees ENO
   t.deepEqual(st, { code: 0, signal: null });
   t.is(fs.readFileSync(outFile, 'utf8'), 'payload\npayload');
 });
+
+test('a verdict can ask to peek again: the same notification comes back with more bytes', async (t) => {
+  const srv = await server([
+    { delayMs: 0, data: 'GET / HTTP/1.1\r\nHo' },
+    { delayMs: 150, data: 'st: gold.test\r\n\r\n' },
+  ]);
+  const seen: Buffer[] = [];
+  const c = runSupervised(perlClient(srv.port, 3), {
+    onEvent: (ev, loop) => {
+      if (ev.kind !== 'read') return;
+      seen.push(ev.bytes);
+      loop.respond(ev.id, true, ev.bytes.toString().includes('\r\n\r\n') ? 0 : 20);
+    },
+  });
+  const st = await c.done;
+  cleanup(c);
+  srv.close();
+  t.is(st.code, 0);
+  t.true(seen.length >= 2, `events: ${seen.length}`);
+  t.is(seen[0].toString(), 'GET / HTTP/1.1\r\nHo');
+  t.is(seen[seen.length - 1].toString(), 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n');
+  t.is(c.output().replace(/[[\]]/g, ''), 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n');
+});

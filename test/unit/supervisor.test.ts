@@ -2,7 +2,7 @@
 import test from 'ava';
 import { Supervisor, DEFAULT_GROUP, type SupervisorDeps, type HeldConnection } from '../../src/supervisor/supervisor';
 import { parseConfig } from '../../src/config/load';
-import { createClassifier, needsPeek } from '../../src/classify/classifier';
+import { createClassifier, needsMoreBytes, needsPeek } from '../../src/classify/classifier';
 import { normaliseIp } from '../../src/classify/address';
 import type { LoopEvent } from '../../src/native';
 
@@ -28,7 +28,11 @@ function harness(over: Partial<SupervisorDeps> = {}) {
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
     ...over,
   };
-  return { sup: new Supervisor(deps), answers, moves, logs, held };
+  return { sup: new Supervisor(deps), answers, moves, logs, held, deps };
+}
+
+function harnessDeps(h: { deps: SupervisorDeps }): SupervisorDeps {
+  return h.deps;
 }
 
 let nextId = 1n;
@@ -153,4 +157,23 @@ test('exit forgets the process, its fds and its parent edge; hup ends the run', 
   t.deepEqual(h.sup.tables.snapshot().children, []);
   h.sup.handle({ kind: 'hup', needsVerdict: false });
   t.is(await h.sup.whenDone(), 'hup');
+});
+
+test('a Host header cut short is peeked at again, within the first-byte budget, then classified', (t) => {
+  const h = harness({ needsMoreBytes: (b) => needsMoreBytes(b, 4096), firstByteTimeoutMs: 1000 });
+  const retries: (number | undefined)[] = [];
+  const sup = new Supervisor({ ...harnessDeps(h), respond: (id, quiet, retryMs) => (retries.push(retryMs), h.answers.push({ id, quiet }), true) });
+  const partial = read(10, 5, 1, 'GET / HTTP/1.1\r\nHo');
+  sup.handle(partial);
+  t.deepEqual(retries, [10]);
+  t.deepEqual(h.moves, []);
+  // The loop delivers the same notification again with more bytes.
+  sup.handle({ ...read(10, 5, 1, 'GET / HTTP/1.1\r\nHost: bronze.test\r\n\r\n'), id: (partial as { id: bigint }).id });
+  t.deepEqual(h.moves, [{ pid: 10, group: 'bronze' }]);
+  t.is(retries[1], undefined);
+  // Out of budget: classify with what there is (address, then default).
+  const late = { ...read(11, 5, 2, 'GET / HTTP/1.1\r\nHo'), waitedMs: 1000 } as LoopEvent;
+  sup.handle(late);
+  t.is(h.moves[1].group, DEFAULT_GROUP);
+  t.is(sup.stats.morePeeks, 1);
 });
