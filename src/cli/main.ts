@@ -24,6 +24,7 @@ export function main(argv: string[]): void {
           .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel })
           .option('instance', { type: 'string', describe: 'name of the cgroup subtree and status socket (default run-<pid>)' })
           .option('cgroup-parent', { type: 'string', default: 'vhqos', describe: 'cgroup path to create the instance under' })
+          .option('metrics', { type: 'string', describe: 'serve Prometheus metrics on HOST:PORT (/metrics)' })
           .usage('$0 run --config FILE [--log-level L] -- COMMAND [ARGS...]'),
       async (a) => {
         const command = ((a['--'] as unknown[] | undefined) ?? a._.slice(1)).map(String);
@@ -33,6 +34,7 @@ export function main(argv: string[]): void {
           logger: makeLogger(a['log-level'] as LogLevel),
           instance: a.instance,
           cgroupParent: a['cgroup-parent'],
+          metrics: a.metrics,
         });
       },
     )

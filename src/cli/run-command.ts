@@ -1,6 +1,7 @@
 import { loadConfig, ConfigError } from '../config/load';
 import { SupervisedRun } from '../run';
 import type { Logger } from '../supervisor/supervisor';
+import { startMetricsServer } from '../status/metrics';
 
 export interface RunCommandOptions {
   configFile: string;
@@ -8,6 +9,8 @@ export interface RunCommandOptions {
   logger: Logger;
   instance?: string;
   cgroupParent?: string;
+  /** HOST:PORT for Prometheus metrics. */
+  metrics?: string;
 }
 
 /** Runs the server to completion; resolves with the exit code vhqos should return. */
@@ -29,7 +32,18 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
     else console.error(`vhqos: ${(e as Error).message}`);
     return e instanceof ConfigError ? 2 : 1;
   }
+  let metrics: import('node:http').Server | undefined;
+  if (o.metrics) {
+    try {
+      metrics = await startMetricsServer(o.metrics, () => run.snapshot(), o.logger);
+      o.logger.info({ metrics: `http://${o.metrics}/metrics` }, 'metrics available');
+    } catch (e) {
+      // The server is running already: a metrics problem must not stop it.
+      o.logger.error({ err: e }, 'metrics endpoint unavailable');
+    }
+  }
   const st = await run.wait();
+  metrics?.close();
   if (st.code !== null) return st.code;
   return 128 + (st.signal ?? 0);
 }

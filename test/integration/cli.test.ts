@@ -3,6 +3,7 @@
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pickPort, waitForPort } from '../helpers/inetd';
@@ -54,7 +55,8 @@ test('run: serves by vhost, status shows it, SIGTERM is forwarded and everything
   const srv = await makeInetdServer({ kind: 'tcpserver', ip: '127.0.0.1', port });
   const cfg = tmpFile('site.yaml', 'vhosts:\n  gold:\n    hosts: [gold.test]\n  bronze:\n    hosts: [bronze.test]\n');
   const instance = `cli-${process.pid}`;
-  const child = spawn(process.execPath, [bin, 'run', '--config', cfg, '--instance', instance, '--', ...srv.argv], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...srv.env } });
+  const metricsPort = await pickPort(['127.0.0.1'], port + 1);
+  const child = spawn(process.execPath, [bin, 'run', '--config', cfg, '--instance', instance, '--metrics', `127.0.0.1:${metricsPort}`, '--', ...srv.argv], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...srv.env } });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -67,6 +69,15 @@ test('run: serves by vhost, status shows it, SIGTERM is forwarded and everything
     const snap = JSON.parse(st.stdout)[0];
     t.is(snap.instance, instance);
     t.is(snap.vhosts.find((v: { name: string }) => v.name === 'bronze').connections, 1);
+    const metrics = await new Promise<string>((resolve, reject) =>
+      http.get({ host: '127.0.0.1', port: metricsPort, path: '/metrics' }, (res) => {
+        let b = '';
+        res.on('data', (d) => (b += d));
+        res.on('end', () => resolve(b));
+      }).on('error', reject),
+    );
+    t.regex(metrics, new RegExp(`vhqos_vhost_connections\\{instance="${instance}",vhost="bronze"\\} 1`));
+    t.regex(metrics, /vhqos_notifications\{instance="[^"]+"\} [1-9]/);
     const human = vhqos('status', '--instance', instance, '--tables');
     t.regex(human.stdout, /channels/);
     t.regex(human.stdout, /bronze\.test/);
