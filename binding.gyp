@@ -4,6 +4,7 @@
       "target_name": "vhqos",
       "sources": [
         "native/addon.cc",
+        "native/fd_passing.cc",
         "native/filter.cc",
         "native/inspect.cc",
         "native/notify_loop.cc",

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <cstring>
 
+#include "fd_passing.h"
 #include "sys.h"
 
 namespace vhqos {
@@ -35,22 +36,7 @@ int child_listener(bool* killable, int* err) {
     if (lfd >= 0) result[1] = 1;
     else lfd = sys_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
     if (lfd < 0) result[0] = -lfd;
-    char buf[CMSG_SPACE(sizeof(int))];
-    memset(buf, 0, sizeof buf);
-    struct iovec io = {result, sizeof result};
-    struct msghdr m = {};
-    m.msg_iov = &io;
-    m.msg_iovlen = 1;
-    if (lfd >= 0) {
-      m.msg_control = buf;
-      m.msg_controllen = sizeof buf;
-      struct cmsghdr* h = CMSG_FIRSTHDR(&m);
-      h->cmsg_level = SOL_SOCKET;
-      h->cmsg_type = SCM_RIGHTS;
-      h->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(h), &lfd, sizeof lfd);
-    }
-    sendmsg(sv[1], &m, MSG_NOSIGNAL);
+    send_with_fd(sv[1], result, sizeof result, lfd);
     _exit(0);
   }
   close(sv[1]);
@@ -60,22 +46,14 @@ int child_listener(bool* killable, int* err) {
     return -1;
   }
   int result[2] = {0, 0}, lfd = -1;
-  char buf[CMSG_SPACE(sizeof(int))];
-  struct iovec io = {result, sizeof result};
-  struct msghdr m = {};
-  m.msg_iov = &io;
-  m.msg_iovlen = 1;
-  m.msg_control = buf;
-  m.msg_controllen = sizeof buf;
-  ssize_t n = recvmsg(sv[0], &m, MSG_CMSG_CLOEXEC);
+  ssize_t n = recv_with_fd(sv[0], result, sizeof result, &lfd);
   close(sv[0]);
   waitpid(pid, nullptr, 0);
   if (n != sizeof result) {
+    if (lfd >= 0) close(lfd);
     *err = EPROTO;
     return -1;
   }
-  struct cmsghdr* h = CMSG_FIRSTHDR(&m);
-  if (h && h->cmsg_type == SCM_RIGHTS) memcpy(&lfd, CMSG_DATA(h), sizeof lfd);
   *killable = result[1];
   *err = result[0];
   return lfd;

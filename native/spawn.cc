@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cstring>
 
+#include "fd_passing.h"
 #include "filter.h"
 #include "sys.h"
 
@@ -20,43 +21,13 @@ namespace vhqos {
 namespace {
 
 // Child side: report (errno, optional fd) over the socketpair. Signal-safe.
-void send_status(int sock, int err, int fd) {
-  char buf[CMSG_SPACE(sizeof(int))];
-  memset(buf, 0, sizeof buf);
-  struct iovec io = {&err, sizeof err};
-  struct msghdr m = {};
-  m.msg_iov = &io;
-  m.msg_iovlen = 1;
-  if (fd >= 0) {
-    m.msg_control = buf;
-    m.msg_controllen = sizeof buf;
-    struct cmsghdr* h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = SOL_SOCKET;
-    h->cmsg_type = SCM_RIGHTS;
-    h->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(h), &fd, sizeof fd);
-  }
-  while (sendmsg(sock, &m, MSG_NOSIGNAL) < 0 && errno == EINTR) {
-  }
-}
+void send_status(int sock, int err, int fd) { send_with_fd(sock, &err, sizeof err, fd); }
 
 int recv_status(int sock, int* fd_out) {
   int err = 0;
-  char buf[CMSG_SPACE(sizeof(int))];
-  struct iovec io = {&err, sizeof err};
-  struct msghdr m = {};
-  m.msg_iov = &io;
-  m.msg_iovlen = 1;
-  m.msg_control = buf;
-  m.msg_controllen = sizeof buf;
-  ssize_t n;
-  do n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return -errno;
+  ssize_t n = recv_with_fd(sock, &err, sizeof err, fd_out);
+  if (n < 0) return static_cast<int>(n);
   if (n != sizeof err) return -EPIPE;  // child died before reporting
-  *fd_out = -1;
-  struct cmsghdr* h = CMSG_FIRSTHDR(&m);
-  if (h && h->cmsg_type == SCM_RIGHTS) memcpy(fd_out, CMSG_DATA(h), sizeof(int));
   return err ? -err : 0;
 }
 
