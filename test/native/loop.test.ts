@@ -235,3 +235,12 @@ test('a verdict can ask to peek again: the same notification comes back with mor
   t.is(seen[seen.length - 1].toString(), 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n');
   t.is(c.output().replace(/[[\]]/g, ''), 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n');
 });
+
+test('the shipped prebuild has the same surface as the addon built from these sources', (t) => {
+  const root = path.resolve(__dirname, '..', '..', '..');
+  const shipped = require(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'vhqos.node')) as Record<string, unknown>;
+  const built = require(path.join(root, 'build', 'Release', 'vhqos.node')) as Record<string, unknown>;
+  t.deepEqual(Object.keys(shipped).sort(), Object.keys(built).sort(), 'rebuild prebuilds/ (npm run prebuildify) after changing native/');
+  const proto = (m: Record<string, unknown>) => Object.getOwnPropertyNames((m.Loop as { prototype: object }).prototype).sort();
+  t.deepEqual(proto(shipped), proto(built));
+});
