@@ -9,6 +9,7 @@ import { demoCommand } from './demo-command';
 import * as path from 'node:path';
 import { hookMain } from '../oci/hooks';
 import { installHooks } from '../oci/install-hooks';
+import { agentCommand } from '../oci/agent-command';
 
 export function main(argv: string[]): void {
   yargs(argv)
@@ -80,6 +81,17 @@ export function main(argv: string[]): void {
       },
     )
     .command(
+      'agent',
+      'supervise containers: the seccomp listener podman hooks and vhqos-runtime point runc at',
+      (y) =>
+        y
+          .option('socket', { type: 'string', describe: 'listen here (default $VHQOS_AGENT_SOCKET or /run/vhqos/agent.sock)' })
+          .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel }),
+      async (a) => {
+        process.exitCode = await agentCommand({ socket: a.socket, logger: makeLogger(a['log-level'] as LogLevel) });
+      },
+    )
+    .command(
       'oci-hook <stage>',
       false, // called by podman through hooks.d, not by people
       (y) => y.positional('stage', { type: 'string', demandOption: true }),
@@ -97,7 +109,7 @@ export function main(argv: string[]): void {
       },
     )
     .parserConfiguration({ 'populate--': true })
-    .demandCommand(1, 'Give a command: run, check, validate, status or demo.')
+    .demandCommand(1, 'Give a command: run, agent, check, validate, status or demo.')
     .strict()
     .help()
     .fail((msg, err, y) => {

@@ -10,7 +10,7 @@
 //             installed: fails with one readable line when the agent is not
 //             there, instead of runc's "connect: no such file or directory".
 //  poststop   runc runs it after the container stopped (state on stdin):
-//             asks the agent to forget the container (best effort, exit 0).
+//             asks the agent to clean up after the container (best effort, exit 0).
 //
 // Hooks get no environment but the hook file's "env"; VHQOS_AGENT_SOCKET
 // there overrides the default socket.
@@ -21,6 +21,8 @@ import { agentSocketPath, prepareSpec } from './prepare';
 import { probeAgent } from './agent-probe';
 import { parseState, validateSpec } from './validate';
 import type { Spec, State } from './types';
+import { VHQOS_CONFIG_ANNOTATION } from './types';
+import { agentRequest, AgentRefusedError } from './agent-client';
 
 export const HOOK_STAGES = ['precreate', 'prestart', 'poststop'] as const;
 export type HookStage = (typeof HOOK_STAGES)[number];
@@ -32,10 +34,7 @@ export interface HookIO {
   stderr(text: string): void;
 }
 
-/**
- * What the hooks ask of the agent beyond "are you there".
- * LEAD: wire these to the agent's control protocol (see defaultAgentRequests).
- */
+/** What the hooks ask of the agent beyond "are you there" (a seam for tests). */
 export interface AgentRequests {
   /** prestart: the container (state.pid is its init) is about to start. */
   prestart(state: State, socket: string): Promise<void>;
@@ -44,21 +43,33 @@ export interface AgentRequests {
 }
 
 /**
- * ============================ LEAD: WIRE ME ============================
- * Requests the hooks send to the agent. Today they do nothing: the agent
- * learns of a container from runc's listenerPath connection, and of its end
- * from POLLHUP on the seccomp listener, so these are optimisations/cleanup
- * hints. Replace the bodies with real requests to `socket` once the agent
- * has a control protocol; keep poststop best effort (never throw for an
- * agent that is gone: the hook then only logs).
- * =======================================================================
+ * The hooks' requests to the agent, over the agent socket itself: one JSON
+ * object without fds (the "vhqos" key tells it apart from a runtime's
+ * container process state), one JSON line back (agent-client.ts).
+ *  prestart: the agent loads the container's config, so a broken one fails
+ *            the container here with a readable message (instead of runc
+ *            failing later on a closed seccomp listener).
+ *  poststop: the agent waits for the container's process trees to be gone,
+ *            cleans up their cgroups and status sockets, and cuts short any
+ *            that linger. Best effort: the hook exits 0 whatever happens.
  */
 export const defaultAgentRequests: AgentRequests = {
-  async prestart(_state: State, _socket: string): Promise<void> {
-    // LEAD: e.g. {"type":"prestart","id":state.id,"pid":state.pid,"bundle":state.bundle}
+  async prestart(state: State, socket: string): Promise<void> {
+    try {
+      await agentRequest(socket, {
+        vhqos: 'prestart',
+        id: state.id,
+        pid: state.pid && state.pid > 0 ? state.pid : undefined,
+        bundle: state.bundle,
+        config: state.annotations?.[VHQOS_CONFIG_ANNOTATION],
+      });
+    } catch (e) {
+      if (e instanceof AgentRefusedError) throw new Error(`vhqos: container ${state.id}: ${e.message}`);
+      throw e;
+    }
   },
-  async poststop(_state: State, _socket: string): Promise<void> {
-    // LEAD: e.g. {"type":"cleanup","id":state.id,"bundle":state.bundle}
+  async poststop(state: State, socket: string): Promise<void> {
+    await agentRequest(socket, { vhqos: 'poststop', id: state.id });
   },
 };
 
