@@ -10,7 +10,13 @@
         "native/notify_loop.cc",
         "native/probes.cc",
         "native/spawn.cc",
-        "native/unix_socket.cc"
+        "native/unix_socket.cc",
+        "native/host_name.cc",
+        "native/http_host.cc",
+        "native/ip_text.cc",
+        "native/name_map.cc",
+        "native/tls_sni.cc",
+        "native/vhost_table.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -1,0 +1,120 @@
+// Which vhost a connection belongs to, decided natively from its local
+// address and first bytes: a port of src/classify/ (tls-sni.ts, http-host.ts,
+// classifier.ts), answer for answer. Pure C++17: no N-API, no logging, no
+// syscalls; it runs once per connection on the hot path, gets raw bytes from
+// the network, and never throws, never reads past `n`.
+#pragma once
+#include <sys/socket.h>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ip_text.h"
+#include "name_map.h"
+
+namespace vhqos {
+
+// SNI of a TLS ClientHello (tls-sni.ts). host is set for Sni only: lower
+// case, one trailing dot stripped.
+struct SniResult {
+  enum Kind { Sni, NoSni, Incomplete, NotTls } kind = NotTls;
+  std::string host;
+};
+SniResult parse_tls_sni(const uint8_t* bytes, size_t n);
+
+// Host of an HTTP/1.x request head (http-host.ts). host is set for Host
+// only: a cleaned name, or a normalised IP literal.
+struct HostResult {
+  enum Kind { Host, NoHost, Incomplete, NotHttp } kind = NotHttp;
+  std::string host;
+};
+HostResult parse_http_host(const uint8_t* bytes, size_t n);
+
+// needsMoreBytes (classifier.ts): a prefix of a ClientHello or request head
+// whose name has not arrived, with room left below peek_bytes.
+bool needs_more_bytes(const uint8_t* bytes, size_t n, size_t peek_bytes);
+
+// --- The table -------------------------------------------------------------
+
+struct AddrSpec {
+  std::string ip;  // any inet_pton text; ::ffff:a.b.c.d means a.b.c.d
+  int port = 0;    // 0: any port
+};
+
+struct VhostSpec {
+  std::string name;
+  std::vector<std::string> hosts;  // lower case; "*.x.y" = strict sub-domains of x.y
+  std::vector<AddrSpec> addresses;
+};
+
+// Whether connections on a listener are classified by name (SNI/Host, then
+// address) or by address only. Chosen by the caller, per listener.
+enum class ListenerMode { Name, Address };
+
+struct ListenerRule {
+  std::string ip;  // empty: any address on that port
+  int port = 0;    // 1..65535
+  ListenerMode mode = ListenerMode::Name;
+};
+
+struct TableSpec {
+  std::vector<VhostSpec> vhosts;
+  std::vector<ListenerRule> listeners;
+  ListenerMode default_mode = ListenerMode::Name;
+  size_t peek_bytes = 4096;  // the loop's peek size (config options.peekBytes)
+};
+
+// The first problem in a spec (an IP inet_pton refuses, a port out of
+// range), or "" if it is fine. VhostTable skips such entries.
+std::string spec_error(const TableSpec& spec);
+
+struct Verdict {
+  int vhost = -1;  // index into TableSpec::vhosts; -1: the default
+  enum By { Sni, Host, Address, Default } by = Default;
+  // The name or address that decided; on Default, the name no vhost claims
+  // (empty if there was none).
+  std::string detail;
+  // needs_more_bytes(bytes, n, peek_bytes): peeking again could change the
+  // answer. Like the TS it does not depend on use_names; the loop only asks
+  // when names are in use.
+  bool incomplete = false;
+};
+
+class VhostTable {
+ public:
+  explicit VhostTable(const TableSpec& spec);
+
+  // createClassifier's order: SNI → Host → local address (ip:port beats ip)
+  // → default. A name no vhost claims falls through to the address.
+  // use_names=false: address only. local may be null / of another family.
+  Verdict classify(const sockaddr* local, socklen_t len, const uint8_t* bytes, size_t n, bool use_names) const;
+
+  // Some vhost is chosen by name, i.e. first bytes are worth peeking at.
+  bool has_names() const { return has_names_; }
+
+  // The rule for exactly local ip:port, else the port-only rule, else the default.
+  ListenerMode mode_for(const sockaddr* local, socklen_t len) const;
+
+  size_t peek_bytes() const { return peek_bytes_; }
+  size_t vhost_count() const { return vhost_count_; }
+
+ private:
+  struct AddrKey {
+    Ip16 ip;
+    int port;  // 0 in ip-only tables
+    int value;
+  };
+  int lookup_name(const std::string& name) const;
+  static int find(const std::vector<AddrKey>& keys, const Ip16& ip, int port);
+
+  NameMap exact_, wildcard_;  // wildcard_ keys are "x.y" for "*.x.y"
+  std::vector<AddrKey> by_ip_port_, by_ip_;
+  std::vector<AddrKey> listener_ip_port_, listener_port_;  // value: ListenerMode
+  ListenerMode default_mode_;
+  size_t peek_bytes_;
+  size_t vhost_count_;
+  bool has_names_ = false;
+};
+
+}  // namespace vhqos
