@@ -16,7 +16,8 @@
         "native/ip_text.cc",
         "native/name_map.cc",
         "native/tls_sni.cc",
-        "native/vhost_table.cc"
+        "native/vhost_table.cc",
+        "native/vhost_table_binding.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],

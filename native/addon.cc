@@ -16,6 +16,7 @@
 #include "spawn.h"
 #include "sys.h"
 #include "unix_socket.h"
+#include "vhost_table_binding.h"
 
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
@@ -420,6 +421,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   for (int i = 0; i < kTrappedSyscallCount; i++) names.Set(i, kTrappedSyscalls[i]);
   names.Set(kTrappedSyscallCount, "fcntl");
   exports.Set("trappedSyscalls", names);
+  RegisterVhostTableBindings(env, exports);
   return exports;
 }
 

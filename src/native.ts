@@ -89,6 +89,38 @@ export interface SpawnOptions {
   newProcessGroup?: boolean;
 }
 
+/** How connections on a listener are classified: by name (SNI/Host, then address) or by address only. */
+export type ListenerMode = 'name' | 'address';
+
+/** The tables of the native classifier (native/vhost_table.h); VhqosConfig's vhosts fit as they are. */
+export interface VhostTableSpec {
+  vhosts: { name: string; hosts?: string[]; addresses?: { ip: string; port?: number }[] }[];
+  /** Per listener: exact ip:port first, then port-only (no ip), then defaultListenerMode. */
+  listeners?: { ip?: string; port: number; mode: ListenerMode }[];
+  defaultListenerMode?: ListenerMode;
+  /** The loop's peek size: at or above it more bytes are not waited for (default 4096). */
+  peekBytes?: number;
+}
+
+/** A native verdict: createClassifier's Classification plus needsMoreBytes. */
+export interface NativeVerdict {
+  vhost: string | null;
+  by: 'sni' | 'host' | 'address' | 'default';
+  detail?: string;
+  incomplete: boolean;
+}
+
+export interface NativeVhostTable {
+  /** useNames (default true) false: by address only. */
+  classify(localIp: string, localPort: number, bytes: Uint8Array, useNames?: boolean): NativeVerdict;
+  modeFor(localIp: string, localPort: number): ListenerMode;
+  /** Nanoseconds per classify over `iterations` calls, timed inside the addon. */
+  timeClassify(localIp: string, localPort: number, bytes: Uint8Array, iterations: number, useNames?: boolean): number;
+}
+
+export type NativeSniResult = { kind: 'sni' | 'no-sni' | 'incomplete' | 'not-tls'; host?: string };
+export type NativeHostResult = { kind: 'host' | 'no-host' | 'incomplete' | 'not-http'; host?: string };
+
 export interface NativeBinding {
   Loop: new (listenerFd: number, options: LoopOptions, onEvent: (ev: LoopEvent) => void) => NativeLoop;
   spawn(opts: SpawnOptions): { pid: number; pidfd: number; listener: number; syncWakeup: boolean };
@@ -108,6 +140,10 @@ export interface NativeBinding {
   /** One connection and its one JSON message with the fds sent along; null if nobody connected in time. */
   acceptMessage(listenFd: number, timeoutMs: number, maxBytes: number): Promise<ReceivedMessage | null>;
   trappedSyscalls: string[];
+  /** The native classifier, for tests and inspection (the loop uses it directly). */
+  VhostTable: new (spec: VhostTableSpec) => NativeVhostTable;
+  parseTlsSni(bytes: Uint8Array): NativeSniResult;
+  parseHttpHost(bytes: Uint8Array): NativeHostResult;
 }
 
 export interface ReceivedMessage {
