@@ -1,41 +1,16 @@
 import test, { type ExecutionContext } from 'ava';
 import { parseTlsSni, type TlsSniResult } from '../../src/classify/tls-sni';
+import {
+  TLS_HELLO_CASES,
+  TLS_INCOMPLETE_CASES,
+  TLS_PREFIX_CASES,
+  bigTlsInput,
+  sniIs as sni,
+  tlsNotTlsCases,
+} from '../helpers/classify-cases';
 import { captureClientHello, mutate, prng, randomBytes, splitRecords } from './classify-captures';
 
 const KINDS = ['sni', 'no-sni', 'incomplete', 'not-tls'];
-const sni = (host: string): TlsSniResult => ({ kind: 'sni', host });
-
-const u16 = (n: number) => Buffer.from([n >> 8, n & 255]);
-const u24 = (n: number) => Buffer.from([n >> 16, (n >> 8) & 255, n & 255]);
-const vec16 = (b: Buffer) => Buffer.concat([u16(b.length), b]);
-const ext = (type: number, data: Buffer) => Buffer.concat([u16(type), vec16(data)]);
-/** server_name extension data: ServerNameList of (name_type, name). */
-const serverNames = (...entries: [number, string][]) =>
-  vec16(Buffer.concat(entries.map(([type, name]) => Buffer.concat([Buffer.from([type]), vec16(Buffer.from(name, 'latin1'))]))));
-
-interface HelloParts {
-  extensions?: Buffer[] | null; // null: no extensions block at all
-  sessionId?: Buffer;
-  suites?: Buffer;
-  compression?: Buffer;
-  major?: number;
-  handshakeType?: number;
-}
-
-/** A hand-made ClientHello in one record, for cases real clients do not produce. */
-function hello(p: HelloParts = {}): Buffer {
-  const body = [
-    Buffer.from([p.major ?? 3, 3]),
-    Buffer.alloc(32, 7),
-    Buffer.concat([Buffer.from([(p.sessionId ?? Buffer.alloc(32, 1)).length]), p.sessionId ?? Buffer.alloc(32, 1)]),
-    vec16(p.suites ?? Buffer.from([0x13, 0x01, 0x13, 0x02])),
-    Buffer.concat([Buffer.from([(p.compression ?? Buffer.from([0])).length]), p.compression ?? Buffer.from([0])]),
-  ];
-  if (p.extensions !== null) body.push(vec16(Buffer.concat(p.extensions ?? [])));
-  const b = Buffer.concat(body);
-  const hs = Buffer.concat([Buffer.from([p.handshakeType ?? 1]), u24(b.length), b]);
-  return Buffer.concat([Buffer.from([22, 3, 1]), u16(hs.length), hs]);
-}
 
 /** Every prefix: incomplete until the SNI is read, then the SNI; never anything else. */
 function checkPrefixes(t: ExecutionContext, bytes: Uint8Array, expected: TlsSniResult): void {
@@ -84,60 +59,19 @@ test('ClientHello split across several records is reassembled', async (t) => {
 });
 
 test('hand-made ClientHellos: entry order, trailing dot, bad names', (t) => {
-  t.deepEqual(parseTlsSni(hello({ extensions: [ext(0, serverNames([0, 'gold.test']))] })), sni('gold.test'));
-  t.deepEqual(parseTlsSni(hello({ extensions: [ext(0, serverNames([0, 'gold.test.']))] })), sni('gold.test'));
-  // server_name after other extensions, with a non-host_name entry first.
-  t.deepEqual(
-    parseTlsSni(hello({ extensions: [ext(10, Buffer.alloc(8)), ext(16, Buffer.alloc(0)), ext(0, serverNames([7, 'x'], [0, 'late.test']))] })),
-    sni('late.test'),
-  );
-  for (const name of ['', 'a b', 'é.test', 'x\x00y', '..', 'a'.repeat(300)]) {
-    t.deepEqual(parseTlsSni(hello({ extensions: [ext(0, serverNames([0, name]))] })), { kind: 'no-sni' }, JSON.stringify(name));
-  }
-  t.deepEqual(parseTlsSni(hello({ extensions: [ext(0, serverNames([1, 'other']))] })), { kind: 'no-sni' });
-  t.deepEqual(parseTlsSni(hello({ extensions: [ext(0, serverNames())] })), { kind: 'no-sni' });
-  t.deepEqual(parseTlsSni(hello({ extensions: [ext(10, Buffer.alloc(4))] })), { kind: 'no-sni' });
-  t.deepEqual(parseTlsSni(hello({ extensions: [] })), { kind: 'no-sni' });
-  t.deepEqual(parseTlsSni(hello({ extensions: null })), { kind: 'no-sni' });
-  t.deepEqual(parseTlsSni(hello({ sessionId: Buffer.alloc(0), extensions: [ext(0, serverNames([0, 's.test']))] })), sni('s.test'));
+  for (const [why, bytes, expected] of TLS_HELLO_CASES) t.deepEqual(parseTlsSni(bytes), expected, why);
 });
 
 test('hand-made ClientHello prefixes are incomplete until the name is read', (t) => {
-  const h = hello({ extensions: [ext(10, Buffer.alloc(20)), ext(0, serverNames([0, 'gold.test'])), ext(13, Buffer.alloc(30))] });
-  checkPrefixes(t, h, sni('gold.test'));
-  checkPrefixes(t, hello({ extensions: null }), { kind: 'no-sni' });
+  for (const [bytes, expected] of TLS_PREFIX_CASES) checkPrefixes(t, bytes, expected);
 });
 
 test('not TLS: other protocols and inconsistent lengths', (t) => {
-  const bad = (b: Buffer, why: string) => t.deepEqual(parseTlsSni(b), { kind: 'not-tls' }, why);
-  bad(Buffer.from('GET / HTTP/1.1\r\n'), 'HTTP');
-  bad(Buffer.from([0x80, 0x2e, 0x01, 0x03, 0x01]), 'SSLv2 hello');
-  bad(Buffer.from([22, 2, 0]), 'record version major 2');
-  bad(Buffer.from([22, 3, 1, 0, 0]), 'empty record');
-  bad(Buffer.from([22, 3, 1, 0x40, 0x01]), 'record longer than 2^14');
-  bad(Buffer.from([21, 3, 3, 0, 2, 2, 40]), 'alert record');
-  bad(hello({ handshakeType: 2, extensions: [] }), 'ServerHello');
-  bad(hello({ major: 2, extensions: [] }), 'client_version 2.x');
-  bad(hello({ sessionId: Buffer.alloc(33), extensions: [] }), 'session id > 32');
-  bad(hello({ suites: Buffer.alloc(3), extensions: [] }), 'odd cipher suites length');
-  bad(hello({ suites: Buffer.alloc(0), extensions: [] }), 'no cipher suites');
-  bad(hello({ compression: Buffer.alloc(0), extensions: [] }), 'no compression methods');
-  // An extension claiming more bytes than the extensions block holds.
-  const h = hello({ extensions: [ext(10, Buffer.alloc(4))] });
-  h.writeUInt16BE(200, h.length - 6);
-  bad(h, 'extension overruns its block');
-  // A server_name list longer than its extension.
-  const s = hello({ extensions: [ext(0, serverNames([0, 'gold.test']))] });
-  s.writeUInt16BE(500, s.length - 14);
-  bad(s, 'name list overruns the extension');
-  // The handshake claiming more than the records hold, then a non-handshake record.
-  const long = hello({ extensions: [ext(0, serverNames([0, 'gold.test']))] });
-  long.writeUIntBE(long.length, 6, 3);
-  bad(Buffer.concat([long, Buffer.from([23, 3, 3, 0, 1, 0])]), 'application data inside the handshake');
+  for (const [bytes, why] of tlsNotTlsCases()) t.deepEqual(parseTlsSni(bytes), { kind: 'not-tls' }, why);
 });
 
 test('incomplete: consistent beginnings', (t) => {
-  for (const b of [[], [22], [22, 3], [22, 3, 1], [22, 3, 1, 2], [22, 3, 1, 2, 0], [22, 3, 1, 2, 0, 1], [22, 3, 1, 2, 0, 1, 0, 1, 0xfc, 3, 3]]) {
+  for (const b of TLS_INCOMPLETE_CASES) {
     t.deepEqual(parseTlsSni(Uint8Array.from(b)), { kind: 'incomplete' }, JSON.stringify(b));
   }
 });
@@ -171,12 +105,7 @@ test('random garbage and mutated ClientHellos never throw and give a valid kind'
 });
 
 test('big inputs are cheap', (t) => {
-  const b = Buffer.alloc(2_000_000, 0);
-  for (let i = 0; i < b.length; i += 16389) {
-    b.set([22, 3, 1, 0x40, 0x00], i); // chain of full-size handshake records
-  }
-  b[5] = 1;
-  b.writeUIntBE(0xffffff, 6, 3);
+  const b = bigTlsInput();
   const start = process.hrtime.bigint();
   const r = parseTlsSni(b);
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
