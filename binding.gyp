@@ -3,7 +3,9 @@
     {
       "target_name": "vhqos",
       "sources": [
+        "native/acceptor.cc",
         "native/addon.cc",
+        "native/cgroup_mover.cc",
         "native/fd_passing.cc",
         "native/filter.cc",
         "native/inspect.cc",

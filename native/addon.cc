@@ -4,9 +4,12 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <memory>
 
 #include "filter.h"
@@ -82,8 +85,36 @@ const char* KindName(EventKind k) {
     case EventKind::Hup: return "hup";
     case EventKind::Stopped: return "stopped";
     case EventKind::Error: return "error";
+    case EventKind::HandOvers: return "handovers";
   }
   return "?";
+}
+
+Napi::Object AddrToJs(Napi::Env env, const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    port = ntohs(a->sin6_port);
+  }
+  auto o = Napi::Object::New(env);
+  o.Set("ip", buf);
+  o.Set("port", port);
+  return o;
+}
+
+const char* ClassifiedByName(Classification::By by) {
+  switch (by) {
+    case Classification::Sni: return "sni";
+    case Classification::Host: return "host";
+    case Classification::Address: return "address";
+    default: return "default";
+  }
 }
 
 Napi::Object EventToJs(Napi::Env env, const LoopEvent& ev) {
@@ -110,12 +141,34 @@ Napi::Object EventToJs(Napi::Env env, const LoopEvent& ev) {
     for (size_t i = 0; i < ev.fds.size(); i++) a.Set(i, ev.fds[i]);
     o.Set("fds", a);
   }
+  if (ev.kind == EventKind::Process) o.Set("tenant", ev.flags != 0);
+  if (ev.kind == EventKind::HandOvers) {
+    auto a = Napi::Array::New(env, ev.handovers.size());
+    for (size_t i = 0; i < ev.handovers.size(); i++) {
+      const HandOver& h = ev.handovers[i];
+      auto x = Napi::Object::New(env);
+      x.Set("pid", h.pid);
+      x.Set("group", h.group);
+      x.Set("vhost", h.vhost);
+      x.Set("by", ClassifiedByName(h.by));
+      if (!h.detail.empty()) x.Set("detail", h.detail);
+      x.Set("local", AddrToJs(env, h.local));
+      x.Set("peer", AddrToJs(env, h.peer));
+      x.Set("inode", Napi::Number::New(env, static_cast<double>(h.inode)));
+      x.Set("moved", h.moved);
+      x.Set("heldMs", h.held_ms);
+      a.Set(i, x);
+    }
+    o.Set("items", a);
+  }
   if (ev.error) {
     o.Set("errno", ev.error);
     o.Set("code", strerrorname_np(-ev.error) ? strerrorname_np(-ev.error) : "EUNKNOWN");
   }
   return o;
 }
+
+std::vector<std::string> StringArray(Napi::Env env, Napi::Value v);
 
 class Loop : public Napi::ObjectWrap<Loop> {
  public:
@@ -126,7 +179,8 @@ class Loop : public Napi::ObjectWrap<Loop> {
                         InstanceMethod("respond", &Loop::Respond), InstanceMethod("stats", &Loop::Stats)});
   }
 
-  // new Loop(listenerFd, {verdictTimeoutMs, firstByteTimeoutMs, peekBytes, peek}, onEvent)
+  // new Loop(listenerFd, {verdictTimeoutMs, firstByteTimeoutMs, peekBytes, peek, classifyAt,
+  //          vhostTable, groups, serverGroup, defaultGroup, maxHeld}, onEvent)
   Loop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loop>(info) {
     Napi::Env env = info.Env();
     int listener = IntArg(info, 0);
@@ -141,6 +195,27 @@ class Loop : public Napi::ObjectWrap<Loop> {
     opts.first_byte_timeout_ms = num("firstByteTimeoutMs", opts.first_byte_timeout_ms);
     opts.peek_bytes = num("peekBytes", opts.peek_bytes);
     opts.peek = !o.Has("peek") || o.Get("peek").ToBoolean();
+    std::unique_ptr<VhostTable> table;
+    std::unique_ptr<CgroupMover> mover;
+    if (o.Has("classifyAt") && o.Get("classifyAt").ToString().Utf8Value() == "accept") {
+      opts.classify_at = ClassifyAt::Accept;
+      opts.accept.first_byte_timeout_ms = opts.first_byte_timeout_ms;
+      opts.accept.peek_bytes = opts.peek_bytes;
+      opts.accept.max_held = num("maxHeld", opts.accept.max_held);
+      opts.accept.server_group = num("serverGroup", -1);
+      opts.accept.default_group = num("defaultGroup", -1);
+      if (!o.Get("vhostTable").IsObject() || !o.Get("groups").IsArray())
+        throw Napi::TypeError::New(env, "classifyAt accept needs vhostTable and groups");
+      table = std::make_unique<VhostTable>(ParseVhostTableSpec(env, o.Get("vhostTable")));
+      std::vector<std::vector<std::string>> procs;
+      auto groups = o.Get("groups").As<Napi::Array>();
+      for (uint32_t i = 0; i < groups.Length(); i++) procs.push_back(StringArray(env, groups.Get(i)));
+      int n = static_cast<int>(procs.size());
+      if (opts.accept.server_group < 0 || opts.accept.server_group >= n || opts.accept.default_group < 0 ||
+          opts.accept.default_group >= n)
+        throw Napi::RangeError::New(env, "serverGroup and defaultGroup must index groups");
+      mover = std::make_unique<CgroupMover>(std::move(procs));
+    }
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "vhqos-notify", 0, 1);
     auto tsfn = tsfn_;
     loop_ = std::make_unique<NotifyLoop>(listener, opts, [tsfn](LoopEvent* ev) mutable {
@@ -150,13 +225,16 @@ class Loop : public Napi::ObjectWrap<Loop> {
         if (env == nullptr || cb.IsEmpty()) return;
         try {
           cb.Call({EventToJs(env, *owned)});
-        } catch (const Napi::Error&) {
-          // Policy errors are policy's to handle; the verdict timeout keeps the target safe.
+        } catch (const Napi::Error& e) {
+          // Policy catches its own errors; one that escapes is a bug: it goes to
+          // process' uncaughtException handling instead of vanishing (the
+          // verdict timeout still keeps the target safe).
+          napi_fatal_exception(env, e.Value());
         }
       });
       if (st != napi_ok) delete ev;
       if (last) tsfn.Release();
-    });
+    }, std::move(table), std::move(mover));
   }
 
   ~Loop() override {
@@ -174,15 +252,27 @@ class Loop : public Napi::ObjectWrap<Loop> {
     return info.Env().Undefined();
   }
   Napi::Value AddProcess(const Napi::CallbackInfo& info) {
-    int rc = loop_->add_process(IntArg(info, 0));
+    int group = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
+    int rc = loop_->add_process(IntArg(info, 0), group);
     if (rc < 0) ThrowSys(info.Env(), rc, "pidfd_open");
     return info.Env().Undefined();
   }
   Napi::Value Respond(const Napi::CallbackInfo& info) {
+    // respond(id, {kind: 'continue' | 'quiet' | 'peekAgain' | 'fail', retryMs?, errno?})
     uint64_t id = IdArg(info, 0);
-    bool quiet = info.Length() > 1 && info[1].ToBoolean();
-    int retry_ms = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
-    return Napi::Boolean::New(info.Env(), loop_->respond(id, quiet, retry_ms));
+    if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(info.Env(), "respond(id, verdict)");
+    auto o = info[1].As<Napi::Object>();
+    std::string kind = o.Get("kind").ToString().Utf8Value();
+    Verdict v;
+    if (kind == "continue") v.kind = Verdict::Kind::Continue;
+    else if (kind == "quiet") v.kind = Verdict::Kind::ContinueQuiet;
+    else if (kind == "peekAgain") v.kind = Verdict::Kind::PeekAgain;
+    else if (kind == "fail") v.kind = Verdict::Kind::Fail;
+    else throw Napi::TypeError::New(info.Env(), "verdict kind must be continue, quiet, peekAgain or fail");
+    if (o.Get("retryMs").IsNumber()) v.retry_ms = o.Get("retryMs").As<Napi::Number>().Int32Value();
+    if (o.Get("errno").IsNumber()) v.error = std::abs(o.Get("errno").As<Napi::Number>().Int32Value());
+    if (v.kind == Verdict::Kind::Fail && v.error == 0) throw Napi::RangeError::New(info.Env(), "fail needs errno");
+    return Napi::Boolean::New(info.Env(), loop_->respond(id, v));
   }
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     LoopStats s = loop_->stats();
@@ -196,6 +286,37 @@ class Loop : public Napi::ObjectWrap<Loop> {
     o.Set("parked", static_cast<double>(s.parked));
     o.Set("sendErrors", static_cast<double>(s.send_errors));
     o.Set("running", loop_->running());
+    const AcceptStats& a = s.accept;
+    auto x = Napi::Object::New(info.Env());
+    auto d = [](uint64_t v) { return static_cast<double>(v); };
+    x.Set("accepts", d(a.accepts));
+    x.Set("handovers", d(a.handovers));
+    x.Set("moves", d(a.moves));
+    x.Set("moveErrors", d(a.move_errors));
+    x.Set("noMoveNeeded", d(a.noop_moves_skipped));
+    x.Set("held", d(a.held));
+    x.Set("heldNow", d(a.held_now));
+    x.Set("heldTimeouts", d(a.held_timeouts));
+    x.Set("dropped", d(a.dropped));
+    x.Set("interrupted", d(a.interrupted));
+    x.Set("eagain", d(a.eagain));
+    x.Set("notListener", d(a.not_listener));
+    x.Set("tenantAccepts", d(a.tenant_accepts));
+    x.Set("listeners", d(a.listeners));
+    x.Set("parkedNow", d(a.parked_now));
+    x.Set("waitingNow", d(a.waiting_now));
+    auto lat = [&](const LatencySummary& l) {
+      auto y = Napi::Object::New(info.Env());
+      y.Set("count", d(l.count));
+      y.Set("p50", l.p50);
+      y.Set("p90", l.p90);
+      y.Set("p99", l.p99);
+      y.Set("max", l.max);
+      return y;
+    };
+    x.Set("handoverUs", lat(a.handover_us));
+    x.Set("handoverMovedUs", lat(a.handover_moved_us));
+    o.Set("accept", x);
     return o;
   }
 
@@ -227,6 +348,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
       if (s.Get(i).IsNumber()) req.stdio[i] = s.Get(i).As<Napi::Number>().Int32Value();
   }
   if (o.Has("newProcessGroup")) req.new_process_group = o.Get("newProcessGroup").ToBoolean();
+  if (o.Has("traps") && o.Get("traps").ToString().Utf8Value() == "accept") req.traps = TrapSet::Accept;
   SpawnResult res;
   const char* failed = "spawn";
   int rc = spawn_supervised(req, res, &failed);
@@ -417,10 +539,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, CloseFd));
   exports.Set("notifIdValid", Napi::Function::New(env, NotifIdValid));
   exports.Set("probe", Napi::Function::New(env, Probe));
-  auto names = Napi::Array::New(env, kTrappedSyscallCount + 1);
-  for (int i = 0; i < kTrappedSyscallCount; i++) names.Set(i, kTrappedSyscalls[i]);
-  names.Set(kTrappedSyscallCount, "fcntl");
-  exports.Set("trappedSyscalls", names);
+  auto sets = Napi::Object::New(env);
+  for (auto [name, set] : {std::pair<const char*, TrapSet>{"read", TrapSet::Read}, {"accept", TrapSet::Accept}}) {
+    TrappedSyscalls t = trapped_syscalls(set);
+    auto names = Napi::Array::New(env);
+    for (int i = 0; i < t.count; i++) names.Set(i, t.names[i]);
+    if (t.fcntl_dup) names.Set(t.count, "fcntl");
+    sets.Set(name, names);
+  }
+  exports.Set("trappedSyscalls", sets);
   RegisterVhostTableBindings(env, exports);
   return exports;
 }

@@ -18,27 +18,38 @@ namespace vhqos {
 //                             the process into its vhost's cgroup *before* the data is read
 //   close, close_range        reset the read flags of an fd (its number may be reused)
 //   execve, execveat          exec closes CLOEXEC fds and replaces the program: reset read flags
-const char* const kTrappedSyscalls[] = {
+namespace {
+const char* const kReadSet[] = {
     "accept", "accept4", "clone", "clone3", "fork",  "vfork", "dup",   "dup2",  "dup3",
     "read",   "readv",   "recvfrom", "recvmsg", "close", "close_range", "execve", "execveat"};
-const int kTrappedSyscallCount = sizeof(kTrappedSyscalls) / sizeof(kTrappedSyscalls[0]);
+// Classification at accept: accept is where the connection is classified and
+// handed over; the fork family and exec keep the lineage tables (and tell
+// which processes tenant code created). Reads, closes and dups are not trapped.
+const char* const kAcceptSet[] = {"accept", "accept4", "clone", "clone3", "fork", "vfork", "execve", "execveat"};
+}  // namespace
 
-int build_notify_filter(std::vector<sock_filter>& out) {
+TrappedSyscalls trapped_syscalls(TrapSet set) {
+  if (set == TrapSet::Accept) return {kAcceptSet, static_cast<int>(sizeof kAcceptSet / sizeof *kAcceptSet), false};
+  return {kReadSet, static_cast<int>(sizeof kReadSet / sizeof *kReadSet), true};
+}
+
+int build_notify_filter(TrapSet set, std::vector<sock_filter>& out) {
+  TrappedSyscalls trapped = trapped_syscalls(set);
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (!ctx) return -ENOMEM;
   int rc = 0;
   // Foreign-architecture (e.g. i386) syscalls are allowed, not killed: vhqos
   // must never break the server; such processes are simply not supervised.
   rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW);
-  for (int i = 0; rc == 0 && i < kTrappedSyscallCount; i++) {
-    int nr = seccomp_syscall_resolve_name(kTrappedSyscalls[i]);
+  for (int i = 0; rc == 0 && i < trapped.count; i++) {
+    int nr = seccomp_syscall_resolve_name(trapped.names[i]);
     if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
     rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, nr, 0);
   }
   int fcntl_nr = seccomp_syscall_resolve_name("fcntl");
-  if (rc == 0)
+  if (rc == 0 && trapped.fcntl_dup)
     rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, fcntl_nr, 1, SCMP_A1(SCMP_CMP_EQ, F_DUPFD));
-  if (rc == 0)
+  if (rc == 0 && trapped.fcntl_dup)
     rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, fcntl_nr, 1, SCMP_A1(SCMP_CMP_EQ, F_DUPFD_CLOEXEC));
   // libseccomp 2.5 exports BPF only to an fd: go through a memfd.
   int mfd = -1;

@@ -5,13 +5,23 @@
 
 namespace vhqos {
 
+// Which syscalls go to the supervisor: everything the first-read model needs,
+// or only what classification at accept needs (accept, the fork family, exec).
+enum class TrapSet { Read, Accept };
+
 // Builds the BPF program (with libseccomp) that sends the vhqos syscalls to
 // the supervisor as user notifications and allows everything else.
 // Returns 0 or -errno; the program is left in `out`.
-int build_notify_filter(std::vector<sock_filter>& out);
+int build_notify_filter(TrapSet set, std::vector<sock_filter>& out);
 
-// Names of the trapped syscalls, in the order the addon reports them.
-extern const char* const kTrappedSyscalls[];
-extern const int kTrappedSyscallCount;
+// The one list of trapped syscalls per set (fcntl: only F_DUPFD and
+// F_DUPFD_CLOEXEC, in the read set). The addon exports them for the OCI
+// profile transformation and for `vhqos check`.
+struct TrappedSyscalls {
+  const char* const* names;
+  int count;
+  bool fcntl_dup;
+};
+TrappedSyscalls trapped_syscalls(TrapSet set);
 
 }  // namespace vhqos

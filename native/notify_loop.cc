@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cstdio>
@@ -24,7 +25,8 @@ namespace {
 
 // epoll tags: kind in the top byte, payload below.
 constexpr uint64_t kTagListener = 1ULL << 56, kTagEvent = 2ULL << 56, kTagPidfd = 3ULL << 56,
-                   kTagParked = 4ULL << 56, kTagMask = 0xffULL << 56;
+                   kTagParked = 4ULL << 56, kTagHeld = 5ULL << 56, kTagServerListener = 6ULL << 56,
+                   kTagMask = 0xffULL << 56;
 
 enum class Sys { Other, Read, Close, CloseRange, Dup, Dup2, Accept, Fork, Exec };
 
@@ -60,11 +62,13 @@ Sys classify(int nr, const char** name) {
 
 }  // namespace
 
-NotifyLoop::NotifyLoop(int listener, LoopOptions opts, Sink sink)
-    : listener_(listener), opts_(opts), sink_(std::move(sink)) {}
+NotifyLoop::NotifyLoop(int listener, LoopOptions opts, Sink sink, std::unique_ptr<VhostTable> table,
+                       std::unique_ptr<CgroupMover> mover)
+    : listener_(listener), opts_(opts), sink_(std::move(sink)), table_(std::move(table)), mover_(std::move(mover)) {}
 
 NotifyLoop::~NotifyLoop() {
   stop();
+  acceptor_.reset();
   for (auto& [tgid, p] : procs_) close(p.pidfd);
   if (epfd_ >= 0) close(epfd_);
   if (evfd_ >= 0) close(evfd_);
@@ -81,6 +85,11 @@ int NotifyLoop::start() {
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, listener_, &e) < 0) return -errno;
   e.data.u64 = kTagEvent;
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &e) < 0) return -errno;
+  if (opts_.classify_at == ClassifyAt::Accept) {
+    if (!table_ || !mover_) return -EINVAL;
+    acceptor_ = std::make_unique<Acceptor>(listener_, epfd_, kTagHeld, kTagServerListener, opts_.accept,
+                                           std::move(table_), std::move(mover_), this);
+  }
   {
     std::lock_guard<std::mutex> g(mu_);
     for (auto& [tgid, p] : procs_) {
@@ -102,16 +111,21 @@ void NotifyLoop::stop() {
   thread_.join();
 }
 
-int NotifyLoop::add_process(pid_t tgid) {
+int NotifyLoop::add_process(pid_t tgid, int group) {
   std::lock_guard<std::mutex> g(mu_);
-  return add_process_locked(tgid);
+  int rc = add_process_locked(tgid);
+  if (rc == 0) procs_[tgid].group = group;
+  return rc;
 }
 
 int NotifyLoop::add_process_locked(pid_t tgid) {
   if (procs_.count(tgid)) return 0;
   int pidfd = sys_pidfd_open(tgid);
   if (pidfd < 0) return pidfd;
-  procs_[tgid].pidfd = pidfd;
+  Proc& p = procs_[tgid];
+  p.pidfd = pidfd;
+  struct rlimit rl;
+  p.max_fd = prlimit(tgid, RLIMIT_NOFILE, nullptr, &rl) == 0 ? rl.rlim_max : 1024;
   if (epfd_ >= 0) {
     struct epoll_event e = {};
     e.events = EPOLLIN;
@@ -131,6 +145,7 @@ void NotifyLoop::remove_process(pid_t tgid) {
     for (auto t = threads_.begin(); t != threads_.end();)
       t = t->second == tgid ? threads_.erase(t) : std::next(t);
   }
+  if (acceptor_) acceptor_->on_process_exit(tgid);
   auto* ev = new LoopEvent(EventKind::Exit);
   ev->tgid = ev->tid = tgid;
   post(ev);
@@ -150,6 +165,54 @@ int NotifyLoop::send_continue(uint64_t id) {
   return 0;
 }
 
+int NotifyLoop::send_error(uint64_t id, int error) {
+  struct seccomp_notif_resp r;
+  memset(&r, 0, sizeof r);
+  r.id = id;
+  r.error = -error;
+  if (ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &r) < 0) {
+    std::lock_guard<std::mutex> g(mu_);
+    stats_.send_errors++;
+    return -errno;
+  }
+  return 0;
+}
+
+int NotifyLoop::pidfd_of(pid_t tgid) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto p = procs_.find(tgid);
+  return p == procs_.end() ? -1 : p->second.pidfd;
+}
+
+int NotifyLoop::group_of(pid_t tgid) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto p = procs_.find(tgid);
+  return p == procs_.end() ? -1 : p->second.group;
+}
+
+void NotifyLoop::set_group(pid_t tgid, int group) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto p = procs_.find(tgid);
+  if (p != procs_.end()) p->second.group = group;
+}
+
+void NotifyLoop::reply(uint64_t id, int error) {
+  if (error) send_error(id, error);
+  else send_continue(id);
+}
+
+void NotifyLoop::wake() {
+  uint64_t one = 1;
+  if (write(evfd_, &one, sizeof one) < 0) {
+  }
+}
+
+void NotifyLoop::report(std::vector<HandOver>&& batch) {
+  auto* ev = new LoopEvent(EventKind::HandOvers);
+  ev->handovers = std::move(batch);
+  post(ev);
+}
+
 void NotifyLoop::post(LoopEvent* ev) {
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -158,8 +221,11 @@ void NotifyLoop::post(LoopEvent* ev) {
   sink_(ev);
 }
 
-bool NotifyLoop::respond(uint64_t id, bool quiet, int retry_ms) {
+bool NotifyLoop::respond(uint64_t id, const Verdict& v) {
   bool direct = false;
+  bool quiet = v.kind == Verdict::Kind::ContinueQuiet;
+  int retry_ms = v.kind == Verdict::Kind::PeekAgain ? std::max(v.retry_ms, 1) : 0;
+  int error = v.kind == Verdict::Kind::Fail ? v.error : 0;
   {
     std::lock_guard<std::mutex> g(mu_);
     auto it = pending_.find(id);
@@ -180,11 +246,11 @@ bool NotifyLoop::respond(uint64_t id, bool quiet, int retry_ms) {
       auto proc = procs_.find(p.tgid);
       if (proc != procs_.end()) proc->second.fds[p.fd] = kQuiet | kTracked;
     }
-    if (running_) to_send_.push_back(id);
+    if (running_) to_send_.emplace_back(id, error);
     else direct = true;
   }
   if (direct) {  // no loop thread to hand it to
-    send_continue(id);
+    reply(id, error);
     return true;
   }
   uint64_t one = 1;
@@ -194,8 +260,13 @@ bool NotifyLoop::respond(uint64_t id, bool quiet, int retry_ms) {
 }
 
 LoopStats NotifyLoop::stats() {
-  std::lock_guard<std::mutex> g(mu_);
-  return stats_;
+  LoopStats s;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    s = stats_;
+  }
+  if (acceptor_) s.accept = acceptor_->stats();
+  return s;
 }
 
 // Maps a notification's thread id to its process. New tasks are registered
@@ -232,6 +303,18 @@ bool NotifyLoop::resolve_task(pid_t tid, pid_t* tgid) {
       }
       if (add_process_locked(tg) < 0) return false;
       new_proc = true;
+      // Born where its parent was when it forked. A process created by code
+      // serving a tenant (a CGI, an inetd handler) is the tenant's: it is
+      // never classified, whatever it accepts or reads.
+      Proc& child = procs_[tg];
+      auto parent = procs_.find(ppid);
+      if (parent != procs_.end()) {
+        Proc& pp = parent->second;
+        child.group = pp.group_at_fork >= 0 ? pp.group_at_fork : pp.group;
+        child.tenant = pp.tenant || (child.group >= 0 && child.group != opts_.accept.server_group);
+      } else {
+        child.tenant = true;  // lineage unknown (its parent is gone): not the server's
+      }
     }
     if (tg != tid) threads_[tid] = tg;
   }
@@ -240,6 +323,10 @@ bool NotifyLoop::resolve_task(pid_t tid, pid_t* tgid) {
     ev->tid = tid;
     ev->tgid = tg;
     ev->ppid = ppid;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      ev->flags = procs_[tg].tenant ? 1 : 0;
+    }
     post(ev);
   }
   *tgid = tg;
@@ -360,6 +447,10 @@ void NotifyLoop::handle(struct seccomp_notif& n) {
     send_continue(n.id);
     return;
   }
+  if (acceptor_) {
+    handle_accept_mode(n, static_cast<int>(kind), tgid);
+    return;
+  }
   int fd = static_cast<int>(n.data.args[0]);
   auto simple = [&](EventKind k, int fd1, int fd2) {
     auto* ev = new LoopEvent(k);
@@ -435,7 +526,8 @@ void NotifyLoop::handle(struct seccomp_notif& n) {
         report = (old != fds.end() && (old->second & kTracked)) ||
                  (prev != fds.end() && (prev->second & kTracked));
         // newfd now names old's file: it inherits old's state (or none).
-        if (old != fds.end()) fds[newfd] = old->second;
+        // A number the process cannot have (dup2 will fail) is never recorded.
+        if (old != fds.end() && static_cast<uint64_t>(newfd) < procs_[tgid].max_fd) fds[newfd] = old->second;
         else if (prev != fds.end()) fds.erase(prev);
       }
       send_continue(n.id);
@@ -507,15 +599,67 @@ void NotifyLoop::handle(struct seccomp_notif& n) {
   }
 }
 
+// Accept mode: accept is classified here; the fork family and exec are
+// answered at once (a wait there could end them with EINTR, which a plain
+// fork never returns) and reported for the lineage tables; anything else a
+// container profile may still trap continues untouched.
+void NotifyLoop::handle_accept_mode(struct seccomp_notif& n, int kind_int, pid_t tgid) {
+  Sys kind = static_cast<Sys>(kind_int);
+  const char* name;
+  classify(n.data.nr, &name);
+  auto post_simple = [&](EventKind k, uint64_t flags) {
+    auto* ev = new LoopEvent(k);
+    ev->id = n.id;
+    ev->tid = n.pid;
+    ev->tgid = tgid;
+    ev->syscall = name;
+    ev->flags = flags;
+    post(ev);
+  };
+  switch (kind) {
+    case Sys::Accept: {
+      bool tenant;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        tenant = procs_[tgid].tenant;
+        procs_[tgid].accepts++;
+      }
+      if (tenant) acceptor_->on_tenant_accept(n, tgid);
+      else acceptor_->on_accept(n, tgid);
+      return;
+    }
+    case Sys::Fork: {
+      uint64_t flags = n.data.nr == __NR_clone ? n.data.args[0] : 0;
+      if (!(flags & CLONE_THREAD)) {
+        std::lock_guard<std::mutex> g(mu_);
+        procs_[tgid].group_at_fork = procs_[tgid].group;
+      }
+      send_continue(n.id);
+      if (!(flags & CLONE_THREAD)) post_simple(EventKind::Fork, flags);
+      return;
+    }
+    case Sys::Exec:
+      send_continue(n.id);
+      post_simple(EventKind::Exec, 0);
+      return;
+    default:
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        stats_.fast++;
+      }
+      send_continue(n.id);
+  }
+}
+
 void NotifyLoop::drain_sends() {
-  std::vector<uint64_t> ids;
+  std::vector<std::pair<uint64_t, int>> ids;
   std::vector<std::pair<Parked, int>> retries;
   {
     std::lock_guard<std::mutex> g(mu_);
     ids.swap(to_send_);
     retries.swap(to_retry_);
   }
-  for (uint64_t id : ids) send_continue(id);
+  for (auto& [id, error] : ids) reply(id, error);
   for (auto& [pk, delay] : retries) {
     int pidfd = -1;
     {
@@ -573,6 +717,7 @@ void NotifyLoop::sweep_timeouts() {
   for (auto& [seq, pk] : parked_)
     if (pk.deadline <= now) late.push_back(seq);
   for (uint64_t seq : late) finish_parked(seq, true);
+  if (acceptor_) acceptor_->sweep(now);
 }
 
 int NotifyLoop::next_timeout_ms() {
@@ -582,6 +727,10 @@ int NotifyLoop::next_timeout_ms() {
     for (auto& [id, p] : pending_) next = std::min(next, p.deadline);
   }
   for (auto& [seq, pk] : parked_) next = std::min(next, pk.deadline);
+  if (acceptor_) {
+    int a = acceptor_->next_deadline_ms(now);
+    if (a >= 0) next = std::min(next, now + a);
+  }
   if (next == INT64_MAX) return -1;
   return static_cast<int>(std::max<int64_t>(0, next - now) + 1);
 }
@@ -610,10 +759,15 @@ void NotifyLoop::run() {
         if (read(evfd_, &v, sizeof v) < 0) {
         }
         drain_sends();
+        if (acceptor_) acceptor_->on_wake();
       } else if (tag == kTagPidfd) {
         remove_process(static_cast<pid_t>(val));
       } else if (tag == kTagParked) {
         finish_parked(val, false);
+      } else if (tag == kTagServerListener) {
+        if (acceptor_) acceptor_->on_listener_ready(val);
+      } else if (tag == kTagHeld) {
+        if (acceptor_) acceptor_->on_held_event(val, evs[i].events);
       } else if (tag == kTagListener) {
         if (!(evs[i].events & EPOLLIN)) {  // POLLHUP: every target has exited
           hup = true;
@@ -637,6 +791,7 @@ void NotifyLoop::run() {
   // Leave nothing waiting: queued verdicts, parked and pending notifications continue.
   running_ = false;
   drain_sends();
+  if (acceptor_) acceptor_->shutdown();
   for (auto& [seq, pk] : parked_) {
     send_continue(pk.notif.id);
     close(pk.local_fd);

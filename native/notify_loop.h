@@ -14,18 +14,33 @@
 #include <unordered_map>
 #include <vector>
 
+#include "acceptor.h"
 #include "inspect.h"
 
 namespace vhqos {
 
+// Where a connection is classified: at its first read (policy in
+// TypeScript answers each one), or at accept (classified, placed and handed
+// over here, reported to policy in batches).
+enum class ClassifyAt { Read, Accept };
+
 struct LoopOptions {
+  ClassifyAt classify_at = ClassifyAt::Read;
   int verdict_timeout_ms = 2000;     // no answer from policy in time: CONTINUE
   int first_byte_timeout_ms = 3000;  // blocking first read: wait this long for bytes
   int peek_bytes = 4096;
   bool peek = true;                  // false: address-only config, no need to look
+  AcceptOptions accept;              // classify_at == Accept
 };
 
-enum class EventKind { Read, Fork, Accept, Dup, Close, Exec, Process, Exit, Timeout, Hup, Stopped, Error };
+// What policy answers to a notification it was asked about.
+struct Verdict {
+  enum class Kind { Continue, ContinueQuiet, PeekAgain, Fail } kind = Kind::Continue;
+  int retry_ms = 0;  // PeekAgain: peek again after this long (the target keeps waiting)
+  int error = 0;     // Fail: the syscall returns -error
+};
+
+enum class EventKind { Read, Fork, Accept, Dup, Close, Exec, Process, Exit, Timeout, Hup, Stopped, Error, HandOvers };
 
 struct LoopEvent {
   explicit LoopEvent(EventKind k) : kind(k) {}
@@ -43,26 +58,31 @@ struct LoopEvent {
   int waited_ms = 0;
   std::vector<int> fds;              // close_range: tracked fds that closed
   int error = 0;                     // Error: -errno
+  std::vector<HandOver> handovers;   // HandOvers: a batch, in order
 };
 
 struct LoopStats {
   uint64_t notifications = 0, fast = 0, quiet_inspections = 0, events = 0, verdicts = 0,
-           timeouts = 0, parked = 0, send_errors = 0;
+           timeouts = 0, parked = 0, send_errors = 0, tenant_reads = 0;
+  AcceptStats accept;
 };
 
-class NotifyLoop {
+class NotifyLoop : public AcceptorHost {
  public:
   using Sink = std::function<void(LoopEvent*)>;  // takes ownership; must not block
-  NotifyLoop(int listener, LoopOptions opts, Sink sink);
+  // accept mode: `acceptor` classifies and places (built by the caller from the config).
+  NotifyLoop(int listener, LoopOptions opts, Sink sink, std::unique_ptr<VhostTable> table = nullptr,
+             std::unique_ptr<CgroupMover> mover = nullptr);
   ~NotifyLoop();
   int start();
   // Stops the thread; pending notifications are answered CONTINUE first.
   void stop();
-  // Registers a process (thread-group leader) the loop may fast-path. 0 or -errno.
-  int add_process(pid_t tgid);
-  // Answers a pending notification. quiet: later reads of that fd need no policy.
-  // Returns false if it was already answered (timed out) or unknown.
-  bool respond(uint64_t id, bool quiet, int retry_ms = 0);
+  // Registers a process (thread-group leader) the loop supervises, in cgroup
+  // group `group` (-1: unknown). 0 or -errno.
+  int add_process(pid_t tgid, int group = -1);
+  // Answers a pending notification. Returns false if it was already answered
+  // (timed out) or unknown.
+  bool respond(uint64_t id, const Verdict& v);
   LoopStats stats();
   bool running() const { return running_.load(); }
 
@@ -72,6 +92,10 @@ class NotifyLoop {
     std::unordered_map<int, uint8_t> fds;  // fd -> kQuiet|kTracked
     bool accept_pending = false;
     uint32_t accepts = 0;
+    int group = -1;          // accept mode: the cgroup group it is in (-1: unknown)
+    int group_at_fork = -1;  // where it was at its last fork: where its next child is born
+    bool tenant = false;     // created by code serving a tenant: never classified
+    uint64_t max_fd = 0;     // RLIMIT_NOFILE: fd numbers at or above it are never recorded
   };
   struct Parked {
     struct seccomp_notif notif;
@@ -101,6 +125,15 @@ class NotifyLoop {
   void deliver(LoopEvent* ev, pid_t tgid, int fd);
   void post(LoopEvent* ev);
   int send_continue(uint64_t id);
+  int send_error(uint64_t id, int error);
+  // AcceptorHost
+  int pidfd_of(pid_t tgid) override;
+  int group_of(pid_t tgid) override;
+  void set_group(pid_t tgid, int group) override;
+  void reply(uint64_t id, int error) override;
+  void wake() override;
+  void report(std::vector<HandOver>&& batch) override;
+  void handle_accept_mode(struct seccomp_notif& n, int kind, pid_t tgid);
   void sweep_timeouts();
   int next_timeout_ms();
 
@@ -117,12 +150,15 @@ class NotifyLoop {
   std::unordered_map<uint64_t, Parked> parked_;  // loop thread only
   // Verdicts from JavaScript are sent by the loop thread: with SYNC_WAKE_UP
   // the woken target takes the sender's CPU, which must not be the JS thread's.
-  std::vector<uint64_t> to_send_;  // guarded by mu_
+  std::vector<std::pair<uint64_t, int>> to_send_;  // guarded by mu_: (id, error)
   std::vector<std::pair<Parked, int>> to_retry_;  // guarded by mu_: (read, delay ms)
   void drain_sends();
   void deliver_read(LoopEvent* ev, const Parked& pk);
   uint64_t next_parked_ = 1;
   LoopStats stats_;
+  std::unique_ptr<Acceptor> acceptor_;  // accept mode; loop thread only
+  std::unique_ptr<VhostTable> table_;
+  std::unique_ptr<CgroupMover> mover_;
 };
 
 }  // namespace vhqos

@@ -41,7 +41,7 @@ int recv_status(int sock, int* fd_out) {
 int spawn_supervised(const SpawnRequest& req, SpawnResult& res, const char** failed_syscall) {
   *failed_syscall = "seccomp_export_bpf";
   std::vector<sock_filter> prog_insns;
-  int rc = build_notify_filter(prog_insns);
+  int rc = build_notify_filter(req.traps, prog_insns);
   if (rc < 0) return rc;
   struct sock_fprog prog = {static_cast<unsigned short>(prog_insns.size()), prog_insns.data()};
 

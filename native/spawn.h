@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "filter.h"
+
 namespace vhqos {
 
 struct SpawnRequest {
@@ -13,6 +15,7 @@ struct SpawnRequest {
   std::string cwd;                 // empty: inherit
   int stdio[3] = {-1, -1, -1};     // -1: inherit
   bool new_process_group = true;   // Apache stops its whole group: keep it out of ours
+  TrapSet traps = TrapSet::Read;
 };
 
 struct SpawnResult {

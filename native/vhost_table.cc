@@ -103,9 +103,9 @@ int VhostTable::lookup_name(const std::string& name) const {
   return exact >= 0 ? exact : wildcard;
 }
 
-Verdict VhostTable::classify(const sockaddr* local, socklen_t len, const uint8_t* bytes, size_t n,
+Classification VhostTable::classify(const sockaddr* local, socklen_t len, const uint8_t* bytes, size_t n,
                              bool use_names) const {
-  Verdict v;
+  Classification v;
   SniResult tls;
   HostResult http;
   bool have_tls = false, have_http = false;
@@ -115,7 +115,7 @@ Verdict VhostTable::classify(const sockaddr* local, socklen_t len, const uint8_t
     tls = parse_tls_sni(bytes, n);
     have_tls = true;
     std::string* name = nullptr;
-    Verdict::By by = Verdict::Sni;
+    Classification::By by = Classification::Sni;
     if (tls.kind == SniResult::Sni) {
       name = &tls.host;
     } else if (tls.kind == SniResult::NotTls) {
@@ -123,7 +123,7 @@ Verdict VhostTable::classify(const sockaddr* local, socklen_t len, const uint8_t
       have_http = true;
       if (http.kind == HostResult::Host) {
         name = &http.host;
-        by = Verdict::Host;
+        by = Classification::Host;
       }
     }
     if (name) {
@@ -156,12 +156,12 @@ Verdict VhostTable::classify(const sockaddr* local, socklen_t len, const uint8_t
     if (vhost < 0) vhost = find(by_ip_, ip, 0);
     if (vhost >= 0) {
       v.vhost = vhost;
-      v.by = Verdict::Address;
+      v.by = Classification::Address;
       append_address(ip, port, &v.detail);
       return v;
     }
   }
-  v.by = Verdict::Default;
+  v.by = Classification::Default;
   if (unmatched) v.detail = std::move(*unmatched);  // for the logs: the name nobody claims
   return v;
 }

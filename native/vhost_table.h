@@ -69,7 +69,7 @@ struct TableSpec {
 // range), or "" if it is fine. VhostTable skips such entries.
 std::string spec_error(const TableSpec& spec);
 
-struct Verdict {
+struct Classification {
   int vhost = -1;  // index into TableSpec::vhosts; -1: the default
   enum By { Sni, Host, Address, Default } by = Default;
   // The name or address that decided; on Default, the name no vhost claims
@@ -88,7 +88,7 @@ class VhostTable {
   // createClassifier's order: SNI → Host → local address (ip:port beats ip)
   // → default. A name no vhost claims falls through to the address.
   // use_names=false: address only. local may be null / of another family.
-  Verdict classify(const sockaddr* local, socklen_t len, const uint8_t* bytes, size_t n, bool use_names) const;
+  Classification classify(const sockaddr* local, socklen_t len, const uint8_t* bytes, size_t n, bool use_names) const;
 
   // Some vhost is chosen by name, i.e. first bytes are worth peeking at.
   bool has_names() const { return has_names_; }

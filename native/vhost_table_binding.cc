@@ -62,7 +62,9 @@ ListenerMode Mode(Napi::Env env, Napi::Value v, const std::string& what) {
 
 const char* ModeName(ListenerMode m) { return m == ListenerMode::Name ? "name" : "address"; }
 
-TableSpec ParseSpec(Napi::Env env, Napi::Value value) {
+}  // namespace
+
+vhqos::TableSpec ParseVhostTableSpec(Napi::Env env, Napi::Value value) {
   TableSpec spec;
   Napi::Object o = Obj(env, value, "spec");
   Napi::Array vhosts = Arr(env, o.Get("vhosts"), "spec.vhosts");
@@ -108,6 +110,8 @@ TableSpec ParseSpec(Napi::Env env, Napi::Value value) {
   return spec;
 }
 
+namespace {
+
 // Bytes of a Uint8Array (or Buffer), without copying.
 void Bytes(Napi::Env env, Napi::Value v, const uint8_t** data, size_t* n) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
@@ -142,12 +146,12 @@ LocalAddr Local(Napi::Env env, const Napi::CallbackInfo& info, size_t i) {
   return out;
 }
 
-const char* ByName(Verdict::By by) {
+const char* ByName(Classification::By by) {
   switch (by) {
-    case Verdict::Sni: return "sni";
-    case Verdict::Host: return "host";
-    case Verdict::Address: return "address";
-    case Verdict::Default: return "default";
+    case Classification::Sni: return "sni";
+    case Classification::Host: return "host";
+    case Classification::Address: return "address";
+    case Classification::Default: return "default";
   }
   return "?";
 }
@@ -162,7 +166,7 @@ class VhostTableWrap : public Napi::ObjectWrap<VhostTableWrap> {
   }
 
   VhostTableWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VhostTableWrap>(info) {
-    TableSpec spec = ParseSpec(info.Env(), info[0]);
+    TableSpec spec = ParseVhostTableSpec(info.Env(), info[0]);
     for (const VhostSpec& v : spec.vhosts) names_.push_back(v.name);
     table_ = std::make_unique<VhostTable>(spec);
   }
@@ -181,7 +185,7 @@ class VhostTableWrap : public Napi::ObjectWrap<VhostTableWrap> {
     const uint8_t* data;
     size_t n;
     Bytes(env, info[2], &data, &n);
-    Verdict v = table_->classify(local.sa(), local.len, data, n, UseNames(info, 3));
+    Classification v = table_->classify(local.sa(), local.len, data, n, UseNames(info, 3));
     auto o = Napi::Object::New(env);
     o.Set("vhost", v.vhost >= 0 ? Napi::Value(Napi::String::New(env, names_[v.vhost])) : env.Null());
     o.Set("by", ByName(v.by));
@@ -209,7 +213,7 @@ class VhostTableWrap : public Napi::ObjectWrap<VhostTableWrap> {
     size_t sink = 0;
     auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < iterations; i++) {
-      Verdict v = table_->classify(local.sa(), local.len, data, n, use_names);
+      Classification v = table_->classify(local.sa(), local.len, data, n, use_names);
       sink += v.detail.size() + static_cast<size_t>(v.vhost);
     }
     auto ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();

@@ -29,12 +29,63 @@ export type LoopEvent =
   | (EventBase & { kind: 'dup'; pid: number; fd: number; newFd?: number })
   | (EventBase & { kind: 'close'; pid: number; fd?: number; fds?: number[] })
   | (EventBase & { kind: 'exec'; pid: number; tid: number })
-  | (EventBase & { kind: 'process'; pid: number; tid: number; ppid: number })
+  | (EventBase & { kind: 'process'; pid: number; tid: number; ppid: number; tenant?: boolean })
   | (EventBase & { kind: 'exit'; pid: number })
   | (EventBase & { kind: 'timeout'; id: bigint })
   | (EventBase & { kind: 'hup' })
   | (EventBase & { kind: 'stopped' })
-  | (EventBase & { kind: 'error'; errno: number; code: string; syscall: string });
+  | (EventBase & { kind: 'error'; errno: number; code: string; syscall: string })
+  | (EventBase & { kind: 'handovers'; items: HandOver[] });
+
+/** One connection the accept-mode loop classified, placed and handed to the server (reported in batches). */
+export interface HandOver {
+  /** The process it was handed to. */
+  pid: number;
+  /** Index into the loop's groups. */
+  group: number;
+  /** Index into the vhost table, -1: default. */
+  vhost: number;
+  by: 'sni' | 'host' | 'address' | 'default';
+  detail?: string;
+  local: { ip: string; port: number };
+  peer: { ip: string; port: number };
+  inode: number;
+  /** The process had to be moved into the group first. */
+  moved: boolean;
+  /** How long the connection waited inside vhqos for its first bytes (0: they were there). */
+  heldMs: number;
+}
+
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** Counters of classification at accept (all zero in read mode). */
+export interface AcceptStats {
+  accepts: number;
+  handovers: number;
+  moves: number;
+  moveErrors: number;
+  noMoveNeeded: number;
+  held: number;
+  heldNow: number;
+  heldTimeouts: number;
+  dropped: number;
+  interrupted: number;
+  eagain: number;
+  notListener: number;
+  tenantAccepts: number;
+  listeners: number;
+  parkedNow: number;
+  waitingNow: number;
+  /** Accept → hand-over, µs, of connections whose first bytes were there (no move / with a move). */
+  handoverUs: LatencySummary;
+  handoverMovedUs: LatencySummary;
+}
 
 export interface LoopStats {
   notifications: number;
@@ -46,6 +97,8 @@ export interface LoopStats {
   parked: number;
   sendErrors: number;
   running: boolean;
+  /** Classification at accept (present on every native loop; absent in summaries that have no loop). */
+  accept?: AcceptStats;
 }
 
 export interface LoopOptions {
@@ -53,18 +106,33 @@ export interface LoopOptions {
   firstByteTimeoutMs?: number;
   peekBytes?: number;
   peek?: boolean;
+  classifyAt?: 'accept' | 'read';
+  /** accept: the compiled vhost table (vhost i = group i). */
+  vhostTable?: VhostTableSpec;
+  /** accept: per group, its cgroup.procs files (one per hierarchy). */
+  groups?: string[][];
+  serverGroup?: number;
+  defaultGroup?: number;
+  maxHeld?: number;
 }
+
+/** What policy answers to a notification it was asked about. */
+export type Verdict =
+  | { kind: 'continue' }
+  /** Continue; later reads of that fd need no policy. */
+  | { kind: 'quiet' }
+  /** Do not answer yet: peek again after retryMs and deliver the read anew (the target keeps waiting). */
+  | { kind: 'peekAgain'; retryMs: number }
+  /** The syscall fails with this errno. */
+  | { kind: 'fail'; errno: number };
 
 export interface NativeLoop {
   start(): void;
   stop(): void;
-  addProcess(pid: number): void;
-  /**
-   * quiet: later reads on that fd are answered natively until it is closed.
-   * retryMs > 0 (read events only): do not answer yet; peek again after
-   * retryMs and deliver the read event anew (the target keeps waiting).
-   */
-  respond(id: bigint, quiet?: boolean, retryMs?: number): boolean;
+  /** group: index into options.groups the process is in (accept mode). */
+  addProcess(pid: number, group?: number): void;
+  /** False if it was already answered (timed out) or is unknown. */
+  respond(id: bigint, verdict: Verdict): boolean;
   stats(): LoopStats;
 }
 
@@ -87,6 +155,8 @@ export interface SpawnOptions {
   cwd?: string;
   stdio?: (number | null)[];
   newProcessGroup?: boolean;
+  /** Which syscalls the filter traps. Default read. */
+  traps?: 'read' | 'accept';
 }
 
 /** How connections on a listener are classified: by name (SNI/Host, then address) or by address only. */
@@ -139,7 +209,8 @@ export interface NativeBinding {
   unixListen(path: string, mode?: number, backlog?: number): number;
   /** One connection and its one JSON message with the fds sent along; null if nobody connected in time. */
   acceptMessage(listenFd: number, timeoutMs: number, maxBytes: number): Promise<ReceivedMessage | null>;
-  trappedSyscalls: string[];
+  /** The trapped syscalls of each mode ("fcntl": only F_DUPFD / F_DUPFD_CLOEXEC). */
+  trappedSyscalls: { read: string[]; accept: string[] };
   /** The native classifier, for tests and inspection (the loop uses it directly). */
   VhostTable: new (spec: VhostTableSpec) => NativeVhostTable;
   parseTlsSni(bytes: Uint8Array): NativeSniResult;

@@ -15,6 +15,8 @@ import { makeConnectionScanner } from './supervisor/fd-scan';
 import { StatusServer, defaultSocketPath } from './status/server';
 import type { StatusSnapshot } from './status/snapshot';
 import { reap, type ExitStatus } from './reap';
+import { chooseClassifyAt, type ClassifyAt } from './supervisor/classify-at';
+import type { VhostTableSpec } from './native';
 
 export type { ExitStatus };
 
@@ -76,12 +78,24 @@ export function resolveExecutable(name: string, envPath = process.env.PATH ?? '/
   throw err;
 }
 
+/** The config's vhosts, addresses and listener rules as the native classifier takes them (vhost i = group i). */
+export function vhostTableSpec(config: VhqosConfig): VhostTableSpec {
+  return {
+    vhosts: config.vhosts.map((v) => ({ name: v.name, hosts: v.hosts, addresses: v.addresses.map((a) => ({ ...a })) })),
+    listeners: config.options.listeners.map((l) => ({ ...l })),
+    defaultListenerMode: config.options.defaultListenerMode,
+    peekBytes: config.options.peekBytes,
+  };
+}
+
 export class SupervisedRun {
   readonly instance: string;
   readonly cgroups: CgroupManager;
   readonly supervisor: Supervisor;
   readonly warnings: string[];
   readonly pid: number;
+  /** Where this instance classifies connections (the configured mode, or read as a fallback). */
+  readonly classifyAt: ClassifyAt;
   private readonly native: NativeBinding;
   private readonly loop: NativeLoop;
   private readonly pidfd: number;
@@ -126,6 +140,9 @@ export class SupervisedRun {
       throw e;
     }
     for (const w of this.warnings) logger.warn({ setting: w }, 'setting not applied');
+    const choice = chooseClassifyAt(config.options.classifyAt, this.native.probe());
+    this.classifyAt = choice.mode;
+    if (choice.fallback) logger.warn({ classifyAt: choice.mode }, choice.fallback);
 
     const env = Object.entries(opts.env ?? process.env)
       .filter(([, v]) => v !== undefined)
@@ -134,7 +151,7 @@ export class SupervisedRun {
     try {
       spawned = opts.attach
         ? { ...opts.attach, pidfd: this.native.pidfdOpen(opts.attach.pid), syncWakeup: false }
-        : this.native.spawn({ file, argv: opts.command, env, cwd: opts.cwd, stdio: opts.stdio ?? [null, null, null] });
+        : this.native.spawn({ file, argv: opts.command, env, cwd: opts.cwd, stdio: opts.stdio ?? [null, null, null], traps: this.classifyAt });
     } catch (e) {
       this.cgroups.teardown(moveBack);
       throw e;
@@ -159,8 +176,11 @@ export class SupervisedRun {
 
     const classify = createClassifier(config);
     const scan = makeConnectionScanner(this.native);
+    // Accept mode: group i is vhost i, then _default and _server.
+    const groupNames = groups.map((g) => g.name);
     this.supervisor = new Supervisor({
-      respond: (id, quiet, retryMs) => this.loop.respond(id, quiet, retryMs),
+      respond: (id, quiet, retryMs) =>
+        this.loop.respond(id, retryMs ? { kind: 'peekAgain', retryMs } : quiet ? { kind: 'quiet' } : { kind: 'continue' }),
       classify,
       needsPeek: needsPeek(config),
       moveToGroup: (pid, group) => this.cgroups.move(pid, group),
@@ -169,6 +189,7 @@ export class SupervisedRun {
       needsMoreBytes: (bytes) => needsMoreBytes(bytes, config.options.peekBytes),
       firstByteTimeoutMs: config.options.firstByteTimeoutMs,
       logger,
+      groupNames: this.classifyAt === 'accept' ? groupNames : undefined,
     });
     this.supervisor.adoptRoot(this.pid, SERVER_GROUP);
     this.loop = new this.native.Loop(
@@ -178,16 +199,33 @@ export class SupervisedRun {
         firstByteTimeoutMs: config.options.firstByteTimeoutMs,
         peekBytes: config.options.peekBytes,
         peek: needsPeek(config),
+        ...(this.classifyAt === 'accept'
+          ? {
+              classifyAt: 'accept' as const,
+              vhostTable: vhostTableSpec(config),
+              groups: groupNames.map((g) => this.cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
+              defaultGroup: groupNames.indexOf(DEFAULT_GROUP),
+              serverGroup: groupNames.indexOf(SERVER_GROUP),
+              maxHeld: config.options.maxHeldConnections,
+            }
+          : {}),
       },
       (ev) => {
         this.supervisor.handle(ev);
         if (ev.kind === 'exit' && ev.pid === this.pid) this.reapServer();
       },
     );
-    this.loop.addProcess(this.pid);
+    this.loop.addProcess(this.pid, groupNames.indexOf(SERVER_GROUP));
     this.loop.start();
     logger.info(
-      { instance: this.instance, serverPid: this.pid, command: opts.command, cgroup: `v${this.cgroups.version}`, syncWakeup: spawned.syncWakeup },
+      {
+        instance: this.instance,
+        serverPid: this.pid,
+        command: opts.command,
+        cgroup: `v${this.cgroups.version}`,
+        syncWakeup: spawned.syncWakeup,
+        classifyAt: this.classifyAt,
+      },
       'server started under vhqos',
     );
 

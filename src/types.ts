@@ -45,6 +45,19 @@ export interface VhqosConfig {
   /** Settings of the cgroup for connections no vhost matches. */
   default: ResourceSettings;
   options: {
+    /**
+     * Where connections are classified: `accept` (vhqos accepts, classifies
+     * and hands each connection over; one trapped syscall per connection) or
+     * `read` (the server accepts; its first read of a connection is
+     * classified). See src/supervisor/classify-at.ts for when accept falls back.
+     */
+    classifyAt: 'accept' | 'read';
+    /** How each listener's connections are classified: by name (Host / SNI) or by local address only. */
+    listeners: ListenerRule[];
+    /** Mode of listeners no rule names. */
+    defaultListenerMode: ListenerMode;
+    /** Connections held for their first bytes at once (accept mode); beyond it they are handed over at once. */
+    maxHeldConnections: number;
     /** How long a blocking first read may wait for the request's first bytes (ms). */
     firstByteTimeoutMs: number;
     /** How many bytes to peek at for Host / SNI. */
@@ -52,6 +65,16 @@ export interface VhqosConfig {
     /** How long the supervisor may take to answer one notification before it fails open (ms). */
     verdictTimeoutMs: number;
   };
+}
+
+/** `name`: peek at the first bytes for Host / SNI; `address`: never wait for the client (server-speaks-first protocols). */
+export type ListenerMode = 'name' | 'address';
+
+/** A listener classification setting: a local port, optionally with its IP. */
+export interface ListenerRule {
+  ip?: string;
+  port: number;
+  mode: ListenerMode;
 }
 
 /** What the classifier sees of one connection. */

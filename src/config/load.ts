@@ -6,15 +6,27 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
 import { LineCounter, parseDocument, visit } from 'yaml';
-import type { AddressMatcher, ResourceSettings, VhostConfig, VhqosConfig } from '../types';
+import type { AddressMatcher, ListenerMode, ListenerRule, ResourceSettings, VhostConfig, VhqosConfig } from '../types';
 import { formatAddress, parseAddressMatcher } from '../classify/address';
 import { formatPercent, formatSize, parsePercent, parseSize } from './units';
 
 /** Absolute path of the JSON schema (copied next to the compiled file by scripts/copy-assets.js). */
 export const configSchemaPath = path.join(__dirname, 'schema.json');
 
+/**
+ * Ports of protocols where the server speaks first (FTP, SSH, telnet, SMTP,
+ * POP3, IMAP, submission, MySQL, ManageSieve, VNC): their listeners are
+ * classified by address unless a rule says otherwise, so a banner never
+ * waits for client bytes that will not come.
+ */
+export const SERVER_FIRST_PORTS: readonly number[] = Object.freeze([21, 22, 23, 25, 110, 143, 587, 2525, 3306, 4190, 5900]);
+
 /** Defaults of `options` (also documented as `default` in schema.json; a test keeps them equal). */
 export const DEFAULT_OPTIONS: Readonly<VhqosConfig['options']> = Object.freeze({
+  classifyAt: 'accept' as const,
+  listeners: SERVER_FIRST_PORTS.map((port) => ({ port, mode: 'address' as const })),
+  defaultListenerMode: 'name' as const,
+  maxHeldConnections: 512,
   firstByteTimeoutMs: 3000,
   peekBytes: 4096,
   verdictTimeoutMs: 2000,
@@ -47,7 +59,7 @@ interface RawVhost extends RawResources {
 interface RawConfig {
   vhosts: Record<string, RawVhost>;
   default?: RawResources;
-  options?: Partial<VhqosConfig['options']>;
+  options?: Partial<Omit<VhqosConfig['options'], 'listeners' | 'defaultListenerMode'>> & { listeners?: Record<string, ListenerMode> };
 }
 
 export function loadConfig(file: string): VhqosConfig {
@@ -238,7 +250,36 @@ function semanticProblems(data: unknown): string[] {
     problems.push(...resourceProblems(v, base));
   }
   if (isObject(data.default)) problems.push(...resourceProblems(data.default, 'default'));
+  const listeners = isObject(data.options) && isObject(data.options.listeners) ? data.options.listeners : {};
+  for (const key of Object.keys(listeners)) {
+    if (key === 'default') continue;
+    const rule = parseListenerKey(key);
+    if (typeof rule === 'string') problems.push(`${join('options.listeners', key)}: ${rule}`);
+  }
   return problems;
+}
+
+/** `21`, `127.0.0.2:21`, `[::1]:21` → the local address a listener rule is for; or why not. */
+function parseListenerKey(key: string): { ip?: string; port: number } | string {
+  if (/^[0-9]{1,5}$/.test(key)) {
+    return +key >= 1 && +key <= 65535 ? { port: +key } : `port must be 1..65535`;
+  }
+  const m = parseAddressMatcher(key);
+  if (typeof m === 'string') return m;
+  if (m.port === undefined) return `"${key}" needs a port ("${key}:PORT"), or give the port alone`;
+  return { ip: m.ip, port: m.port };
+}
+
+function listenerRules(given: Record<string, ListenerMode> | undefined): { listeners: ListenerRule[]; defaultListenerMode: ListenerMode } {
+  const rules: ListenerRule[] = [];
+  for (const [key, mode] of Object.entries(given ?? {})) {
+    if (key === 'default') continue;
+    rules.push({ ...(parseListenerKey(key) as { ip?: string; port: number }), mode });
+  }
+  for (const port of SERVER_FIRST_PORTS) {
+    if (!rules.some((r) => r.port === port && r.ip === undefined)) rules.push({ port, mode: 'address' });
+  }
+  return { listeners: rules, defaultListenerMode: given?.default ?? 'name' };
 }
 
 /** What the schema's patterns let through but arithmetic refuses. */
@@ -274,7 +315,7 @@ function normalise(raw: RawConfig): VhqosConfig {
   return {
     vhosts,
     default: resources(raw.default ?? {}),
-    options: { ...DEFAULT_OPTIONS, ...raw.options },
+    options: { ...DEFAULT_OPTIONS, ...raw.options, ...listenerRules(raw.options?.listeners) },
   };
 }
 
@@ -315,7 +356,9 @@ export function describeConfig(cfg: VhqosConfig): string {
   });
   lines.push(`_default: ${describeResources(cfg.default)}`);
   const o = cfg.options;
-  lines.push(`options: peek ${o.peekBytes} bytes, first byte within ${o.firstByteTimeoutMs} ms, verdict within ${o.verdictTimeoutMs} ms`);
+  lines.push(
+    `options: classify at ${o.classifyAt}, peek ${o.peekBytes} bytes, first byte within ${o.firstByteTimeoutMs} ms, verdict within ${o.verdictTimeoutMs} ms`,
+  );
   return lines.join('\n');
 }
 

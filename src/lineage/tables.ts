@@ -29,6 +29,8 @@ export interface ProcessRecord {
   ppid: number;
   /** Group vhqos last moved it into; null when unknown (e.g. just forked). */
   group: string | null;
+  /** Created by code serving a tenant (a CGI, an inetd handler): never classified, stays where it was born. */
+  tenant?: boolean;
   accepts: number;
   execs: number;
   since: number;
@@ -63,8 +65,9 @@ export class LineageTables {
   constructor(private readonly maxChannels = 4096, private readonly now: () => number = Date.now) {}
 
   // --- processes (427) ---
-  addProcess(pid: number, ppid: number, group: string | null = null): ProcessRecord {
+  addProcess(pid: number, ppid: number, group: string | null = null, tenant = false): ProcessRecord {
     const rec: ProcessRecord = { pid, ppid, group, accepts: 0, execs: 0, since: this.now() };
+    if (tenant) rec.tenant = true;
     this.processes.set(pid, rec);
     if (ppid > 0 && this.processes.has(ppid)) {
       let set = this.children.get(ppid);

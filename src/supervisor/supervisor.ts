@@ -3,7 +3,7 @@
 // Every verdict event is answered exactly once, on every path, and an error
 // anywhere answers CONTINUE (fail open): vhqos makes QoS decisions, it must
 // never break the server.
-import type { LoopEvent } from '../native';
+import type { HandOver, LoopEvent } from '../native';
 import type { Classification, ConnectionFacts } from '../types';
 import { LineageTables } from '../lineage/tables';
 
@@ -43,6 +43,8 @@ export interface SupervisorDeps {
   firstByteTimeoutMs?: number;
   logger: Logger;
   tables?: LineageTables;
+  /** Accept mode: group names by the loop's group index, vhost names by table index. */
+  groupNames?: string[];
 }
 
 export interface VhostCounters {
@@ -53,7 +55,7 @@ export interface VhostCounters {
 export class Supervisor {
   readonly tables: LineageTables;
   readonly counters = new Map<string, VhostCounters>();
-  readonly stats = { verdicts: 0, failOpen: 0, timeouts: 0, moveErrors: 0, retries: 0, morePeeks: 0 };
+  readonly stats = { verdicts: 0, failOpen: 0, timeouts: 0, moveErrors: 0, retries: 0, morePeeks: 0, tenantReads: 0, handovers: 0 };
   private finished = false;
   private readonly done: Promise<'hup' | 'stopped'>;
   private resolveDone!: (why: 'hup' | 'stopped') => void;
@@ -94,11 +96,18 @@ export class Supervisor {
         return this.onFork(ev);
       case 'process': {
         // A child starts in its parent's cgroup as of fork time, which may have
-        // changed since: unknown until vhqos moves it.
-        t.addProcess(ev.pid, ev.ppid, null);
-        this.deps.logger.debug({ pid: ev.pid, ppid: ev.ppid }, 'new process');
+        // changed since: unknown until vhqos moves it. A child of a process
+        // that serves a tenant (a CGI and all below it) is the tenant's.
+        const parent = t.process(ev.pid === ev.ppid ? -1 : ev.ppid);
+        const tenant =
+          ev.tenant === true || parent?.tenant === true || (parent !== undefined && parent.group !== null && parent.group !== SERVER_GROUP);
+        t.addProcess(ev.pid, ev.ppid, this.deps.groupNames ? (parent?.group ?? null) : null, tenant);
+        this.deps.logger.debug({ pid: ev.pid, ppid: ev.ppid, tenant }, 'new process');
         return;
       }
+      case 'handovers':
+        for (const h of ev.items) this.onHandOver(h);
+        return;
       case 'exit':
         t.removeProcess(ev.pid);
         return;
@@ -129,10 +138,40 @@ export class Supervisor {
     }
   }
 
+  /** Accept mode: the loop classified, placed and handed over a connection; keep the tables and counters. */
+  private onHandOver(h: HandOver): void {
+    const names = this.deps.groupNames ?? [];
+    const group = names[h.group] ?? DEFAULT_GROUP;
+    const vhost = group === DEFAULT_GROUP ? null : group;
+    this.stats.handovers++;
+    this.tables.recordChannel({
+      inode: h.inode,
+      pid: h.pid,
+      fd: -1,
+      local: { ip: this.deps.normaliseIp(h.local.ip), port: h.local.port },
+      peer: h.peer,
+      vhost,
+      by: h.by,
+      detail: h.detail,
+    });
+    const c = this.count(vhost);
+    c.connections++;
+    if (h.moved) c.moves++;
+    if (!this.tables.process(h.pid)) this.tables.addProcess(h.pid, 0, group);
+    else this.tables.setGroup(h.pid, group);
+  }
+
   /** First read of a connection by a process: classify, move, then let it read. */
   private onRead(ev: Extract<LoopEvent, { kind: 'read' }>): void {
     const { socket } = ev;
     if (ev.accepts !== undefined) this.tables.setAccepts(ev.pid, ev.accepts);
+    if (this.tables.process(ev.pid)?.tenant) {
+      // Tenant code reading a socket (a CGI talking to a database, or to
+      // itself) never steers classification: it stays in its tenant's cgroup.
+      this.stats.tenantReads++;
+      this.deps.respond(ev.id, true);
+      return;
+    }
     if (!socket.local) {
       this.deps.respond(ev.id, false);
       return;
@@ -193,6 +232,8 @@ export class Supervisor {
     try {
       if (ev.accepts !== undefined) this.tables.setAccepts(ev.pid, ev.accepts);
       if (!ev.needsVerdict) return;
+      // A tenant's process may hold thousands of sockets: never scan them.
+      if (this.tables.process(ev.pid)?.tenant) return;
       for (const c of this.deps.connectionsOf(ev.pid)) {
         if (this.tables.channel(c.inode)) continue;
         const local = { ip: this.deps.normaliseIp(c.local.ip), port: c.local.port };

@@ -1,6 +1,7 @@
 // Inputs and expected answers of the classifier unit tests, in one place so
 // that the native port (test/native/vhost-table.test.ts) is checked against
 // exactly the cases the TypeScript classifier is held to.
+import { DEFAULT_OPTIONS } from '../../src/config/load';
 import type { HttpHostResult } from '../../src/classify/http-host';
 import type { TlsSniResult } from '../../src/classify/tls-sni';
 import type { Classification, ConnectionFacts, VhostConfig, VhqosConfig } from '../../src/types';
@@ -270,7 +271,7 @@ export function config(vhosts: Partial<VhostConfig>[]): VhqosConfig {
   return {
     vhosts: vhosts.map((v, i) => ({ name: `v${i}`, hosts: [], addresses: [], resources: {}, ...v })),
     default: {},
-    options: { firstByteTimeoutMs: 3000, peekBytes: 4096, verdictTimeoutMs: 2000 },
+    options: { ...DEFAULT_OPTIONS },
   };
 }
 

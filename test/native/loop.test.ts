@@ -34,7 +34,7 @@ function runSupervised(argv: string[], opts: { onEvent?: (ev: LoopEvent, loop: N
   const loop: NativeLoop = new native.Loop(r.listener, { verdictTimeoutMs: 2000, firstByteTimeoutMs: 2000, peekBytes: 512, ...opts.loop }, (ev) => {
     events.push(ev);
     if (opts.onEvent) opts.onEvent(ev, loop);
-    else if (ev.needsVerdict && ev.id !== undefined) loop.respond(ev.id, ev.kind === 'read');
+    else if (ev.needsVerdict && ev.id !== undefined) loop.respond(ev.id, { kind: ev.kind === 'read' ? 'quiet' : 'continue' });
     if (ev.kind === 'exit' && ev.pid === r.pid) void reap(native, r.pidfd).then(resolveDone);
   });
   loop.addProcess(r.pid);
@@ -161,7 +161,7 @@ test('a late respond after a timeout is refused: exactly one answer per notifica
   const c = runSupervised(perlClient(srv.port, 1), {
     loop: { verdictTimeoutMs: 100 },
     onEvent: (ev, loop) => {
-      if (ev.kind === 'read') setTimeout(() => (late = loop.respond(ev.id, true)), 400);
+      if (ev.kind === 'read') setTimeout(() => (late = loop.respond(ev.id, { kind: 'quiet' })), 400);
     },
   });
   await c.done;
@@ -195,7 +195,7 @@ test('when the supervisor lets go, the keeper answers: the server never sees ENO
   fs.closeSync(out);
   const keeper = native.startKeeper(r.listener);
   const loop = new native.Loop(r.listener, {}, (ev) => {
-    if (ev.needsVerdict && ev.id !== undefined) loop.respond(ev.id, false);
+    if (ev.needsVerdict && ev.id !== undefined) loop.respond(ev.id, { kind: 'continue' });
   });
   loop.addProcess(r.pid);
   loop.start();
@@ -223,7 +223,7 @@ test('a verdict can ask to peek again: the same notification comes back with mor
     onEvent: (ev, loop) => {
       if (ev.kind !== 'read') return;
       seen.push(ev.bytes);
-      loop.respond(ev.id, true, ev.bytes.toString().includes('\r\n\r\n') ? 0 : 20);
+      loop.respond(ev.id, ev.bytes.toString().includes('\r\n\r\n') ? { kind: 'quiet' } : { kind: 'peekAgain', retryMs: 20 });
     },
   });
   const st = await c.done;

@@ -46,7 +46,7 @@ const FULL: VhqosConfig = {
     { name: 'bronze', hosts: ['bronze.test'], addresses: [], resources: { cpu: { weight: 100, max: 0.5 } } },
   ],
   default: { cpu: { weight: 100 } },
-  options: { firstByteTimeoutMs: 3000, peekBytes: 4096, verdictTimeoutMs: 2000 },
+  options: { ...DEFAULT_OPTIONS },
 };
 
 test('the documented example loads and is normalised', (t) => {
@@ -64,9 +64,22 @@ test('minimal config: options get their defaults, default group is empty', (t) =
     default: {},
     options: DEFAULT_OPTIONS,
   });
-  t.deepEqual(DEFAULT_OPTIONS, { firstByteTimeoutMs: 3000, peekBytes: 4096, verdictTimeoutMs: 2000 });
+  const { listeners, ...scalars } = DEFAULT_OPTIONS;
+  t.deepEqual(scalars, {
+    classifyAt: 'accept',
+    defaultListenerMode: 'name',
+    maxHeldConnections: 512,
+    firstByteTimeoutMs: 3000,
+    peekBytes: 4096,
+    verdictTimeoutMs: 2000,
+  });
+  t.deepEqual(
+    listeners.map((l) => l.port),
+    [21, 22, 23, 25, 110, 143, 587, 2525, 3306, 4190, 5900],
+  );
+  t.true(listeners.every((l) => l.mode === 'address' && l.ip === undefined));
   const partial = parseConfig('vhosts: {a: {hosts: [a.test]}}\noptions: {peekBytes: 64}\n');
-  t.deepEqual(partial.options, { firstByteTimeoutMs: 3000, peekBytes: 64, verdictTimeoutMs: 2000 });
+  t.deepEqual(partial.options, { ...DEFAULT_OPTIONS, peekBytes: 64 });
 });
 
 test('anchors and merge keys; "max" leaves a setting out; host names normalised', (t) => {
@@ -298,7 +311,7 @@ test('describeConfig: one line per vhost, then _default and options', (t) => {
       'gold: hosts gold.test, *.gold.test; addresses 127.0.0.2, 127.0.0.2:8080, [::1]:8443, ::1; cpu weight 400, max 150%; memory max 512M, high 400M, low 64M; io weight 200; pids max 256',
       'bronze: hosts bronze.test; cpu weight 100, max 50%',
       '_default: cpu weight 100',
-      'options: peek 4096 bytes, first byte within 3000 ms, verdict within 2000 ms',
+      'options: classify at accept, peek 4096 bytes, first byte within 3000 ms, verdict within 2000 ms',
     ].join('\n'),
   );
   t.is(describeConfig(loadConfig(fixture('minimal.yaml'))).split('\n')[0], 'site1: addresses 10.0.0.1; no limits');
@@ -311,12 +324,12 @@ test('schema.json: shipped beside the code, strict-valid 2020-12, documented, cl
   const schema = JSON.parse(readFileSync(configSchemaPath, 'utf8'));
   t.is(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
   t.notThrows(() => new Ajv2020({ strict: true, allowUnionTypes: true }).compile(schema));
-  // Every object schema is closed (the vhosts map is closed by its value schema
-  // and propertyNames) and every property is documented.
+  // Every object schema is closed (the vhosts and listeners maps are closed by
+  // their value schemas and propertyNames) and every property is documented.
   const undocumented: string[] = [];
   const open: string[] = [];
   const walk = (s: Record<string, unknown>, where: string) => {
-    if (s.type === 'object' && s.additionalProperties !== false && where !== 'properties.vhosts') open.push(where);
+    if (s.type === 'object' && s.additionalProperties !== false && !['properties.vhosts', 'properties.listeners'].includes(where)) open.push(where);
     for (const [k, v] of Object.entries((s.properties as Record<string, Record<string, unknown>>) ?? {})) {
       if (typeof v.description !== 'string') undocumented.push(`${where}.${k}`);
       walk(v, `properties.${k}`);
@@ -332,8 +345,20 @@ test('schema.json: shipped beside the code, strict-valid 2020-12, documented, cl
   // The schema's documented defaults are the loader's.
   const o = schema.properties.options.properties;
   t.deepEqual(
-    { firstByteTimeoutMs: o.firstByteTimeoutMs.default, peekBytes: o.peekBytes.default, verdictTimeoutMs: o.verdictTimeoutMs.default },
-    DEFAULT_OPTIONS,
+    {
+      classifyAt: o.classifyAt.default,
+      maxHeldConnections: o.maxHeldConnections.default,
+      firstByteTimeoutMs: o.firstByteTimeoutMs.default,
+      peekBytes: o.peekBytes.default,
+      verdictTimeoutMs: o.verdictTimeoutMs.default,
+    },
+    {
+      classifyAt: DEFAULT_OPTIONS.classifyAt,
+      maxHeldConnections: DEFAULT_OPTIONS.maxHeldConnections,
+      firstByteTimeoutMs: DEFAULT_OPTIONS.firstByteTimeoutMs,
+      peekBytes: DEFAULT_OPTIONS.peekBytes,
+      verdictTimeoutMs: DEFAULT_OPTIONS.verdictTimeoutMs,
+    },
   );
 });
 
@@ -351,4 +376,25 @@ test('keys the resource controllers do not have are refused (cpu.count, io.count
   const err = t.throws(() => parseConfig('vhosts:\n  gold:\n    hosts: [gold.test]\n    cpu: { count: 5 }\n    io: { count: 2 }\n')) as ConfigError;
   t.true(err.problems.some((p) => p.startsWith('vhosts.gold.cpu.count')), err.problems.join('\n'));
   t.true(err.problems.some((p) => p.startsWith('vhosts.gold.io.count')), err.problems.join('\n'));
+});
+
+test('options.listeners: per-port classification rules, server-first ports by address, bad keys named', (t) => {
+  const c = parseConfig(
+    'vhosts: {a: {hosts: [a.test]}}\noptions: {classifyAt: read, listeners: {"2121": address, "127.0.0.2:80": name, "[::1]:25": name, "22": name, default: address}}\n',
+  );
+  t.is(c.options.classifyAt, 'read');
+  t.is(c.options.defaultListenerMode, 'address');
+  t.deepEqual(c.options.listeners.find((l) => l.port === 2121), { port: 2121, mode: 'address' });
+  t.deepEqual(c.options.listeners.find((l) => l.port === 80), { ip: '127.0.0.2', port: 80, mode: 'name' });
+  t.deepEqual(c.options.listeners.find((l) => l.port === 25 && l.ip === '::1'), { ip: '::1', port: 25, mode: 'name' });
+  // A rule for a server-first port replaces its built-in rule; the others stay.
+  t.deepEqual(c.options.listeners.filter((l) => l.port === 22), [{ port: 22, mode: 'name' }]);
+  t.deepEqual(c.options.listeners.filter((l) => l.port === 21), [{ port: 21, mode: 'address' }]);
+  const bad = t.throws(() => parseConfig('vhosts: {a: {hosts: [a.test]}}\noptions: {listeners: {"99999": name, "127.0.0.2": name, "80": sometimes}}\n'), {
+    instanceOf: ConfigError,
+  }) as ConfigError;
+  t.true(bad.problems.some((p) => p.startsWith('options.listeners') && p.includes('99999') && p.includes('1..65535')), bad.message);
+  t.true(bad.problems.some((p) => p.startsWith('options.listeners["127.0.0.2"]') && p.includes('needs a port')), bad.message);
+  t.true(bad.problems.some((p) => p.includes('options.listeners') && p.includes('80')), bad.message);
+  t.throws(() => parseConfig('vhosts: {a: {hosts: [a.test]}}\noptions: {classifyAt: sometimes}\n'), { instanceOf: ConfigError });
 });

@@ -1,0 +1,612 @@
+#include "acceptor.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "sys.h"
+
+#ifndef SECCOMP_ADDFD_FLAG_SEND
+#define SECCOMP_ADDFD_FLAG_SEND (1UL << 1)
+#endif
+#ifndef KCMP_FILE
+#define KCMP_FILE 0
+#endif
+
+namespace vhqos {
+
+namespace {
+
+int64_t now_us() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+// Same open file in both processes? (fd numbers can be closed and reused.)
+bool same_file(pid_t a, int fa, pid_t b, int fb) {
+  return syscall(SYS_kcmp, a, b, KCMP_FILE, fa, fb) == 0;
+}
+
+bool is_tcp_listener(int fd, uint64_t* inode, bool* nonblocking) {
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) return false;
+  int v = 0;
+  socklen_t len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || (v != AF_INET && v != AF_INET6)) return false;
+  len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM) return false;
+  len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0 || !v) return false;
+  int fl = fcntl(fd, F_GETFL);
+  *nonblocking = fl >= 0 && (fl & O_NONBLOCK);
+  *inode = st.st_ino;
+  return true;
+}
+
+constexpr size_t kBatchMax = 64;
+constexpr int kBatchMs = 20;
+constexpr size_t kMaxListenerFdsPerProc = 32;
+
+}  // namespace
+
+Acceptor::Acceptor(int notify_fd, int epfd, uint64_t held_tag, uint64_t listener_tag, AcceptOptions opts,
+                   std::unique_ptr<VhostTable> table, std::unique_ptr<CgroupMover> mover, AcceptorHost* host)
+    : notify_fd_(notify_fd), epfd_(epfd), held_tag_(held_tag), listener_tag_(listener_tag), opts_(opts),
+      table_(std::move(table)), mover_(std::move(mover)), host_(host) {
+  peek_buf_.resize(std::max(opts_.peek_bytes, 1));
+  worker_ = std::thread([this] { worker(); });
+}
+
+Acceptor::~Acceptor() {
+  {
+    std::lock_guard<std::mutex> g(wmu_);
+    wstop_ = true;
+  }
+  wcv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  for (auto& [seq, c] : held_) close(c.fd);
+  for (auto& [ino, l] : listeners_) {
+    for (auto& c : l.waiting) close(c.fd);
+    close(l.fd);
+  }
+  for (auto& [pid, pl] : proc_listeners_)
+    for (int fd : pl.copies) close(fd);
+}
+
+// The inode of the TCP listener `fd` names in process tgid, or 0 when it is
+// not one vhqos classifies (unix sockets, UDP, files, closed fds).
+uint64_t Acceptor::listener_of(pid_t tgid, int fd) {
+  auto& pl = proc_listeners_[tgid];
+  for (size_t i = 0; i < pl.fds.size(); i++) {
+    if (pl.fds[i].first != fd) continue;
+    if (same_file(getpid(), pl.copies[i], tgid, fd)) return pl.fds[i].second;
+    close(pl.copies[i]);  // the number now names another file
+    pl.fds.erase(pl.fds.begin() + i);
+    pl.copies.erase(pl.copies.begin() + i);
+    break;
+  }
+  int pidfd = host_->pidfd_of(tgid);
+  if (pidfd < 0) return 0;
+  int copy = sys_pidfd_getfd(pidfd, fd);
+  if (copy < 0) return 0;
+  uint64_t inode = 0;
+  bool nonblocking = false;
+  if (!is_tcp_listener(copy, &inode, &nonblocking)) inode = 0;
+  if (inode && !listeners_.count(inode)) {
+    int own = fcntl(copy, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) {
+      close(copy);
+      return 0;
+    }
+    Listener l;
+    l.inode = inode;
+    l.fd = own;
+    l.nonblocking = nonblocking;
+    struct epoll_event e = {};
+    e.events = 0;  // armed only while processes are parked on it
+    e.data.u64 = listener_tag_ | inode;
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, own, &e);
+    listeners_.emplace(inode, std::move(l));
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_.listeners++;
+  }
+  if (pl.fds.size() < kMaxListenerFdsPerProc) {
+    pl.fds.emplace_back(fd, inode);
+    pl.copies.push_back(copy);
+  } else {
+    close(copy);  // bounded: a process with many listeners costs a getfd per accept, not memory
+  }
+  return inode;
+}
+
+void Acceptor::on_tenant_accept(const struct seccomp_notif& n, pid_t tgid) {
+  {
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_.tenant_accepts++;
+  }
+  // Tenant code may accept on its own sockets, unclassified; never on the
+  // server's listeners (it would take a connection meant for the server,
+  // and could make vhqos' own accept on that listener block).
+  int fd = static_cast<int>(n.data.args[0]);
+  int pidfd = host_->pidfd_of(tgid);
+  int copy = pidfd >= 0 ? sys_pidfd_getfd(pidfd, fd) : -1;
+  bool ours = false;
+  if (copy >= 0) {
+    struct stat st;
+    ours = fstat(copy, &st) == 0 && listeners_.count(st.st_ino);
+    close(copy);
+  }
+  host_->reply(n.id, ours ? EAGAIN : 0);
+}
+
+void Acceptor::on_accept(const struct seccomp_notif& n, pid_t tgid) {
+  {
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_.accepts++;
+  }
+  int fd = static_cast<int>(n.data.args[0]);
+  uint64_t inode = listener_of(tgid, fd);
+  if (!inode) {
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_.not_listener++;
+    host_->reply(n.id, 0);
+    return;
+  }
+  // A thread has one syscall in flight: an older parked accept of it was interrupted.
+  drop_calls_of(n.pid, false);
+  Call call{n.id, static_cast<pid_t>(n.pid), tgid, n.data.args[1], n.data.args[2],
+            n.data.nr == __NR_accept4 ? static_cast<int>(n.data.args[3]) : 0};
+  Listener& l = listeners_.at(inode);
+  l.parked.push_back(call);
+  if (!l.waiting.empty()) {  // a classified connection was waiting for a process
+    Conn c = std::move(l.waiting.front());
+    l.waiting.pop_front();
+    dispatch(std::move(c));
+  } else if (l.nonblocking) {
+    // The server asked not to wait: take what is queued now, or say EAGAIN
+    // (never CONTINUE: it would take an unclassified connection itself).
+    Conn c;
+    c.peer_len = sizeof c.peer;
+    c.fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&c.peer), &c.peer_len, SOCK_CLOEXEC);
+    if (c.fd < 0) {
+      int e = errno;
+      l.parked.pop_back();
+      {
+        std::lock_guard<std::mutex> g(stats_mu_);
+        if (e == EAGAIN || e == EWOULDBLOCK) stats_.eagain++;
+      }
+      host_->reply(n.id, e == EWOULDBLOCK ? EAGAIN : e);
+      return;
+    }
+    c.listener = inode;
+    c.designated = call.id;
+    take(l, std::move(c));
+  }
+  update_arming(listeners_.at(inode));
+}
+
+void Acceptor::forget(Conn& c) {
+  close(c.fd);
+  c.fd = -1;
+  {
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_.dropped++;
+  }
+  if (!c.designated) return;
+  auto lit = listeners_.find(c.listener);
+  if (lit == listeners_.end()) return;
+  auto& p = lit->second.parked;
+  for (size_t i = 0; i < p.size(); i++) {
+    if (p[i].id != c.designated) continue;
+    uint64_t id = p[i].id;
+    p.erase(p.begin() + i);
+    {
+      std::lock_guard<std::mutex> g(stats_mu_);
+      stats_.eagain++;
+    }
+    host_->reply(id, EAGAIN);  // as if nothing had been queued
+    return;
+  }
+}
+
+// Accept once per readiness event: the copy shares the server's blocking
+// mode, so a second accept with nothing queued would block the loop.
+void Acceptor::on_listener_ready(uint64_t inode) {
+  auto it = listeners_.find(inode);
+  if (it == listeners_.end()) return;
+  Listener& l = it->second;
+  if (l.parked.empty() || l.nonblocking) {
+    update_arming(l);
+    return;
+  }
+  Conn c;
+  c.peer_len = sizeof c.peer;
+  c.fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&c.peer), &c.peer_len, SOCK_CLOEXEC);
+  if (c.fd >= 0) {
+    c.listener = inode;
+    take(l, std::move(c));
+  }
+  update_arming(listeners_.at(inode));
+}
+
+void Acceptor::take(Listener& l, Conn&& c) {
+  (void)l;
+  c.accepted_us = now_us();
+  c.local_len = sizeof c.local;
+  getsockname(c.fd, reinterpret_cast<sockaddr*>(&c.local), &c.local_len);
+  bool names = table_->has_names() &&
+               table_->mode_for(reinterpret_cast<sockaddr*>(&c.local), c.local_len) == ListenerMode::Name;
+  if (!names) {
+    classify(c, nullptr, 0);
+    dispatch(std::move(c));
+    return;
+  }
+  ssize_t got = recv(c.fd, peek_buf_.data(), peek_buf_.size(), MSG_PEEK | MSG_DONTWAIT);
+  if (got > 0) {
+    classify(c, peek_buf_.data(), static_cast<size_t>(got));
+    if (!c.cls.incomplete) {
+      dispatch(std::move(c));
+      return;
+    }
+  } else if (got == 0) {  // the client already left: nothing to serve
+    forget(c);
+    return;
+  }
+  hold(std::move(c));
+}
+
+void Acceptor::classify(Conn& c, const uint8_t* bytes, size_t n) {
+  bool names = table_->has_names() &&
+               table_->mode_for(reinterpret_cast<sockaddr*>(&c.local), c.local_len) == ListenerMode::Name;
+  c.cls = table_->classify(reinterpret_cast<sockaddr*>(&c.local), c.local_len, bytes, n, names);
+  c.group = c.cls.vhost >= 0 ? c.cls.vhost : opts_.default_group;
+}
+
+// A user-space accept filter: the connection waits here for its first bytes
+// (or the rest of a Host / ClientHello), not in a server process.
+void Acceptor::hold(Conn&& c) {
+  if (static_cast<int>(held_.size()) >= opts_.max_held) {
+    if (c.group < 0) classify(c, nullptr, 0);
+    dispatch(std::move(c));  // too many held: the server waits for the bytes, as without vhqos
+    return;
+  }
+  uint64_t seq = next_held_++;
+  struct epoll_event e = {};
+  e.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+  e.data.u64 = held_tag_ | seq;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, c.fd, &e) < 0) {
+    if (c.group < 0) classify(c, nullptr, 0);
+    dispatch(std::move(c));
+    return;
+  }
+  c.held_since_ms = now_ms();
+  c.was_held = true;
+  held_.emplace(seq, std::move(c));
+  std::lock_guard<std::mutex> g(stats_mu_);
+  stats_.held++;
+}
+
+void Acceptor::on_held_event(uint64_t seq, uint32_t events) {
+  auto it = held_.find(seq);
+  if (it == held_.end()) return;
+  Conn& c = it->second;
+  ssize_t got = recv(c.fd, peek_buf_.data(), peek_buf_.size(), MSG_PEEK | MSG_DONTWAIT);
+  bool closed = events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+  if (got < 0 && (errno == EAGAIN || errno == EINTR) && !closed) return;
+  if (got > 0) {
+    classify(c, peek_buf_.data(), static_cast<size_t>(got));
+    if (c.cls.incomplete && !closed) return;  // wait for the rest (edge-triggered: next arrival)
+  }
+  Conn out = std::move(c);
+  held_.erase(it);
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, out.fd, nullptr);
+  if (got <= 0 || out.cls.incomplete) {
+    // The client went away (EOF, reset, or closed with a request cut short):
+    // forget it now; no server process is ever given it.
+    forget(out);
+    return;
+  }
+  dispatch(std::move(out));
+}
+
+// Which parked accept gets a connection of `group`: the most recently parked
+// process already in that group (no move, warm cache); else one that serves
+// nobody yet (_server or unknown); else the one parked longest (its group is
+// the least in demand). So each vhost keeps "its" processes and most
+// connections need no move.
+size_t Acceptor::pick_call(const Listener& l, int group) {
+  size_t fresh = SIZE_MAX;
+  for (size_t i = l.parked.size(); i-- > 0;) {
+    int g = host_->group_of(l.parked[i].tgid);
+    if (g == group) return i;
+    if (g < 0 || g == opts_.server_group) fresh = i;
+  }
+  return fresh != SIZE_MAX ? fresh : 0;
+}
+
+// Hands the connection to a process parked on its listener (pick_call).
+void Acceptor::dispatch(Conn&& c) {
+  auto lit = listeners_.find(c.listener);
+  if (lit == listeners_.end()) {
+    close(c.fd);
+    return;
+  }
+  Listener& l = lit->second;
+  while (!l.parked.empty()) {
+    size_t pick = pick_call(l, c.group);
+    Call call = l.parked[pick];
+    l.parked.erase(l.parked.begin() + pick);
+    int current = host_->group_of(call.tgid);
+    if (current != c.group && c.group >= 0 && !closing_) {
+      // A move may wait for an RCU grace period (cgroup v1: ~8 ms when
+      // idle): the worker does it and the hand-over, the loop goes on.
+      {
+        std::lock_guard<std::mutex> g(wmu_);
+        jobs_.push_back(Job{call, std::move(c)});
+        in_flight_++;
+      }
+      wcv_.notify_one();
+      update_arming(l);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> g(stats_mu_);
+      stats_.noop_moves_skipped++;
+    }
+    int r = inject(call, c);
+    if (r >= 0) {
+      handed(call, c, false, now_us());
+      update_arming(l);
+      return;
+    }
+    refused(call, r);
+  }
+  l.waiting.push_back(std::move(c));
+  update_arming(l);
+}
+
+int Acceptor::inject(const Call& call, Conn& c) {
+  int fl = fcntl(c.fd, F_GETFL);
+  bool want_nb = call.flags & SOCK_NONBLOCK;
+  if (fl >= 0 && static_cast<bool>(fl & O_NONBLOCK) != want_nb)
+    fcntl(c.fd, F_SETFL, want_nb ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK));
+  bool read_memory = false;
+  if (call.addr && call.addrlen) {
+    // accept(2) semantics: write at most *addrlen bytes of the address, and
+    // the address's real length back into *addrlen.
+    socklen_t room = 0;
+    struct iovec l1 = {&room, sizeof room}, r1 = {reinterpret_cast<void*>(call.addrlen), sizeof room};
+    read_memory = true;
+    if (process_vm_readv(call.tgid, &l1, 1, &r1, 1, 0) == static_cast<ssize_t>(sizeof room)) {
+      socklen_t w = std::min(room, c.peer_len);
+      struct iovec lv[2] = {{&c.peer, w}, {&c.peer_len, sizeof c.peer_len}};
+      struct iovec rv[2] = {{reinterpret_cast<void*>(call.addr), w},
+                            {reinterpret_cast<void*>(call.addrlen), sizeof c.peer_len}};
+      process_vm_writev(call.tgid, lv, 2, rv, 2, 0);
+    }
+  }
+  // What was read belongs to this notification only if it is still live.
+  uint64_t id = call.id;
+  if (read_memory && ioctl(notify_fd_, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) < 0) return -ENOENT;
+  struct seccomp_notif_addfd a;
+  memset(&a, 0, sizeof a);
+  a.id = call.id;
+  a.flags = SECCOMP_ADDFD_FLAG_SEND;
+  a.srcfd = static_cast<__u32>(c.fd);
+  a.newfd_flags = (call.flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0;
+  int r = ioctl(notify_fd_, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+  return r < 0 ? -errno : r;
+}
+
+// The hand-over to `call` failed: ENOENT means the accept is gone
+// (interrupted by a signal, or its process exited); any other error leaves
+// it pending, and it gets that error, as its own accept would have (EMFILE).
+void Acceptor::refused(const Call& call, int r) {
+  if (r != -ENOENT) host_->reply(call.id, -r);
+  std::lock_guard<std::mutex> g(stats_mu_);
+  stats_.interrupted++;
+}
+
+void Acceptor::handed(const Call& call, Conn& c, bool moved, int64_t done_us) {
+  HandOver h;
+  h.pid = call.tgid;
+  h.group = c.group;
+  h.vhost = c.cls.vhost;
+  h.by = c.cls.by;
+  h.detail = c.cls.detail;
+  h.local = c.local;
+  h.peer = c.peer;
+  struct stat st;
+  if (fstat(c.fd, &st) == 0) h.inode = st.st_ino;
+  h.moved = moved;
+  h.held_ms = c.was_held ? static_cast<uint32_t>(now_ms() - c.held_since_ms) : 0;
+  close(c.fd);
+  c.fd = -1;
+  {
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_.handovers++;
+    // accept -> hand-over of connections whose bytes were there at once;
+    // held ones wait for their client, not for vhqos.
+    if (!c.was_held) (moved ? lat_moved_ : lat_).record(static_cast<uint64_t>(std::max<int64_t>(0, done_us - c.accepted_us)));
+  }
+  if (batch_.empty()) batch_since_ms_ = now_ms();
+  batch_.push_back(std::move(h));
+  if (batch_.size() >= kBatchMax) flush_batch();
+}
+
+void Acceptor::flush_batch() {
+  if (batch_.empty()) return;
+  std::vector<HandOver> out;
+  out.swap(batch_);
+  host_->report(std::move(out));
+}
+
+void Acceptor::update_arming(Listener& l) {
+  bool want = !l.nonblocking && !l.parked.empty();
+  if (want == l.armed) return;
+  struct epoll_event e = {};
+  e.events = want ? static_cast<uint32_t>(EPOLLIN) : 0u;
+  e.data.u64 = listener_tag_ | l.inode;
+  if (epoll_ctl(epfd_, EPOLL_CTL_MOD, l.fd, &e) == 0) l.armed = want;
+}
+
+void Acceptor::drop_calls_of(pid_t id, bool whole_process) {
+  for (auto& [ino, l] : listeners_) {
+    auto& p = l.parked;
+    p.erase(std::remove_if(p.begin(), p.end(),
+                           [&](const Call& c) { return whole_process ? c.tgid == id : c.tid == id; }),
+            p.end());
+    update_arming(l);
+  }
+}
+
+void Acceptor::on_process_exit(pid_t tgid) {
+  drop_calls_of(tgid, true);
+  auto it = proc_listeners_.find(tgid);
+  if (it != proc_listeners_.end()) {
+    for (int fd : it->second.copies) close(fd);
+    proc_listeners_.erase(it);
+  }
+}
+
+void Acceptor::worker() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> g(wmu_);
+      wcv_.wait(g, [this] { return wstop_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    int mr = mover_->move(job.call.tgid, job.conn.group);
+    {
+      std::lock_guard<std::mutex> g(stats_mu_);
+      if (mr == 0) stats_.moves++;
+      else if (mr != -ESRCH) stats_.move_errors++;  // fail open: served from where it is
+    }
+    if (mr == 0) host_->set_group(job.call.tgid, job.conn.group);
+    int r = mr == -ESRCH ? -ENOENT : inject(job.call, job.conn);
+    if (r < 0) refused(job.call, r);
+    {
+      std::lock_guard<std::mutex> g(wmu_);
+      in_flight_--;
+      if (r >= 0) {
+        done_.emplace_back(job.call, std::move(job.conn));
+      } else {
+        returned_.push_back(std::move(job.conn));
+      }
+    }
+    host_->wake();
+  }
+}
+
+void Acceptor::on_wake() {
+  std::deque<Conn> back;
+  std::vector<std::pair<Call, Conn>> done;
+  {
+    std::lock_guard<std::mutex> g(wmu_);
+    back.swap(returned_);
+    done.swap(done_);
+  }
+  int64_t t = now_us();
+  for (auto& [call, c] : done) handed(call, c, true, t);
+  for (auto& c : back) dispatch(std::move(c));
+}
+
+void Acceptor::sweep(int64_t now) {
+  std::vector<uint64_t> late;
+  for (auto& [seq, c] : held_)
+    if (now - c.held_since_ms >= opts_.first_byte_timeout_ms) late.push_back(seq);
+  for (uint64_t seq : late) {
+    auto it = held_.find(seq);
+    Conn c = std::move(it->second);
+    held_.erase(it);
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+    // Classify with what arrived; the server deals with the slow client as it would without vhqos.
+    ssize_t got = recv(c.fd, peek_buf_.data(), peek_buf_.size(), MSG_PEEK | MSG_DONTWAIT);
+    classify(c, peek_buf_.data(), got > 0 ? static_cast<size_t>(got) : 0);
+    {
+      std::lock_guard<std::mutex> g(stats_mu_);
+      stats_.held_timeouts++;
+    }
+    dispatch(std::move(c));
+  }
+  if (!batch_.empty() && now - batch_since_ms_ >= kBatchMs) flush_batch();
+  publish_gauges();
+}
+
+// Sizes of loop-thread state, copied where stats() (another thread) can read them.
+void Acceptor::publish_gauges() {
+  size_t parked = 0, waiting = 0;
+  for (auto& [ino, l] : listeners_) {
+    parked += l.parked.size();
+    waiting += l.waiting.size();
+  }
+  std::lock_guard<std::mutex> g(stats_mu_);
+  stats_.held_now = held_.size();
+  stats_.parked_now = parked;
+  stats_.waiting_now = waiting;
+}
+
+int Acceptor::next_deadline_ms(int64_t now) const {
+  int64_t next = INT64_MAX;
+  for (auto& [seq, c] : held_) next = std::min(next, c.held_since_ms + opts_.first_byte_timeout_ms);
+  if (!batch_.empty()) next = std::min(next, batch_since_ms_ + kBatchMs);
+  if (next == INT64_MAX) return -1;
+  return static_cast<int>(std::max<int64_t>(0, next - now) + 1);
+}
+
+void Acceptor::shutdown() {
+  closing_ = true;
+  {
+    std::lock_guard<std::mutex> g(wmu_);
+    wstop_ = true;
+  }
+  wcv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  for (auto& job : jobs_) {  // not started: their processes get CONTINUE below
+    listeners_[job.conn.listener].parked.push_back(job.call);
+    returned_.push_back(std::move(job.conn));
+  }
+  jobs_.clear();
+  on_wake();
+  // Held and waiting connections go to whoever is still parked, unclassified
+  // if need be; then every parked accept continues and accepts by itself.
+  std::vector<uint64_t> seqs;
+  for (auto& [seq, c] : held_) seqs.push_back(seq);
+  for (uint64_t seq : seqs) {
+    Conn c = std::move(held_[seq]);
+    held_.erase(seq);
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, c.fd, nullptr);
+    if (c.group < 0) classify(c, nullptr, 0);
+    dispatch(std::move(c));  // closing_: no more moves, handed over where the process is
+  }
+  for (auto& [ino, l] : listeners_) {
+    for (auto& c : l.waiting) close(c.fd);
+    l.waiting.clear();
+    for (auto& call : l.parked) host_->reply(call.id, 0);
+    l.parked.clear();
+  }
+  flush_batch();
+}
+
+AcceptStats Acceptor::stats() {
+  std::lock_guard<std::mutex> g(stats_mu_);
+  AcceptStats s = stats_;
+  s.handover_us = lat_.summary();
+  s.handover_moved_us = lat_moved_.summary();
+  return s;
+}
+
+}  // namespace vhqos

@@ -1,0 +1,177 @@
+// Classification at accept (issue "classify at accept"): the server's trapped
+// accept waits here ("parked") while vhqos accepts on its own pidfd_getfd copy
+// of the listener, classifies the new connection (local address, or the
+// Host / SNI of its first bytes, which it may wait for without occupying a
+// server process), moves the parked process into the vhost's cgroup if it is
+// not there yet, and hands the connection over as that accept's result
+// (SECCOMP_IOCTL_NOTIF_ADDFD + SECCOMP_ADDFD_FLAG_SEND).
+//
+// Threads: everything here runs on the loop thread, except moves, which a
+// worker thread does (a cgroup v1 move can wait milliseconds for an RCU grace
+// period); the worker also sends that hand-over and returns a connection the
+// loop must place again when its process went away meanwhile.
+#pragma once
+#include <linux/seccomp.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cgroup_mover.h"
+#include "latency_histogram.h"
+#include "vhost_table.h"
+
+namespace vhqos {
+
+struct AcceptOptions {
+  int first_byte_timeout_ms = 3000;  // how long a connection is held for its first bytes
+  int max_held = 512;                // beyond this, connections are handed over unclassified by name
+  int peek_bytes = 4096;
+  int server_group = -1;             // group index of _server
+  int default_group = -1;            // group index of _default (vhost -1)
+};
+
+// One connection vhqos handed to the server, reported to policy in batches.
+struct HandOver {
+  pid_t pid = 0;
+  int group = -1, vhost = -1;
+  Classification::By by = Classification::Default;
+  std::string detail;
+  sockaddr_storage local{}, peer{};
+  uint64_t inode = 0;
+  bool moved = false;
+  uint32_t held_ms = 0;
+};
+
+struct AcceptStats {
+  uint64_t accepts = 0;            // accept notifications seen
+  uint64_t handovers = 0, moves = 0, move_errors = 0, noop_moves_skipped = 0;
+  uint64_t held = 0, held_now = 0, held_timeouts = 0, dropped = 0;  // dropped: client left while held
+  uint64_t interrupted = 0;        // ADDFD found the accept gone (signal, exit): next process
+  uint64_t eagain = 0;             // non-blocking accept with nothing queued
+  uint64_t not_listener = 0;       // accept on something vhqos does not classify: CONTINUE
+  uint64_t tenant_accepts = 0;     // accepts by tenant processes: never classified
+  uint64_t listeners = 0, parked_now = 0, waiting_now = 0;
+  LatencySummary handover_us, handover_moved_us;
+};
+
+// What the acceptor needs from the loop that owns it.
+class AcceptorHost {
+ public:
+  virtual ~AcceptorHost() = default;
+  virtual int pidfd_of(pid_t tgid) = 0;  // -1: not supervised
+  virtual int group_of(pid_t tgid) = 0;  // -1: unknown
+  virtual void set_group(pid_t tgid, int group) = 0;
+  virtual void reply(uint64_t id, int error) = 0;  // error 0: CONTINUE; else fail with -error
+  virtual void wake() = 0;                         // the worker has results for the loop thread
+  virtual void report(std::vector<HandOver>&& batch) = 0;
+};
+
+class Acceptor {
+ public:
+  Acceptor(int notify_fd, int epfd, uint64_t held_tag, uint64_t listener_tag, AcceptOptions opts,
+           std::unique_ptr<VhostTable> table, std::unique_ptr<CgroupMover> mover, AcceptorHost* host);
+  ~Acceptor();
+  // A trapped accept/accept4 of a supervised, non-tenant process. Always answers it (now or later).
+  void on_accept(const struct seccomp_notif& n, pid_t tgid);
+  // An accept of a tenant process: answered at once (-EAGAIN on the server's own listeners).
+  void on_tenant_accept(const struct seccomp_notif& n, pid_t tgid);
+  void on_listener_ready(uint64_t key);
+  void on_held_event(uint64_t key, uint32_t events);
+  void on_process_exit(pid_t tgid);
+  void on_wake();                   // worker results
+  void sweep(int64_t now_ms);       // held deadlines, batch flush
+  int next_deadline_ms(int64_t now_ms) const;  // -1: none
+  void shutdown();                  // parked accepts CONTINUE, connections handed out or closed
+  AcceptStats stats();
+
+ private:
+  struct Call {  // a parked accept
+    uint64_t id;
+    pid_t tid, tgid;
+    uint64_t addr, addrlen;
+    int flags;
+  };
+  struct Conn {
+    int fd = -1;
+    uint64_t listener = 0;
+    sockaddr_storage local{}, peer{};
+    socklen_t local_len = 0, peer_len = 0;
+    int64_t accepted_us = 0, held_since_ms = 0;
+    Classification cls;
+    int group = -1;
+    bool was_held = false;
+    // Non-blocking listener: the accept that took this connection waits for
+    // it while it is held; if the client leaves, that accept gets EAGAIN.
+    uint64_t designated = 0;
+  };
+  struct Listener {
+    uint64_t inode = 0;
+    int fd = -1;        // our copy: shares the file (and its status flags) with the server
+    bool nonblocking = false;
+    bool armed = false;
+    std::vector<Call> parked;
+    std::deque<Conn> waiting;  // classified, no process free yet
+  };
+  struct Job {  // for the move worker
+    Call call;
+    Conn conn;
+  };
+  struct ProcListeners {  // per process: its fd numbers known to name a listener (checked with kcmp)
+    std::vector<std::pair<int, uint64_t>> fds;  // fd -> listener inode (0: not one we classify)
+    std::vector<int> copies;                    // our copy of each, for kcmp
+  };
+
+  uint64_t listener_of(pid_t tgid, int fd);  // inode of a TCP listener, 0 if not one
+  void take(Listener& l, Conn&& c);          // a fresh connection: classify or hold
+  void classify(Conn& c, const uint8_t* bytes, size_t n);
+  void hold(Conn&& c);
+  void dispatch(Conn&& c);
+  size_t pick_call(const Listener& l, int group);
+  int inject(const Call& call, Conn& c);     // fd number in the target, or -errno
+  void handed(const Call& call, Conn& c, bool moved, int64_t done_us);
+  void refused(const Call& call, int r);
+  void forget(Conn& c);  // the client left: close it, release its designated accept
+  void publish_gauges();
+  void update_arming(Listener& l);
+  void drop_calls_of(pid_t tid, bool whole_process);
+  void worker();
+  void flush_batch();
+
+  int notify_fd_, epfd_;
+  uint64_t held_tag_, listener_tag_;
+  AcceptOptions opts_;
+  std::unique_ptr<VhostTable> table_;
+  std::unique_ptr<CgroupMover> mover_;
+  AcceptorHost* host_;
+  std::unordered_map<uint64_t, Listener> listeners_;  // by inode
+  std::unordered_map<pid_t, ProcListeners> proc_listeners_;
+  std::unordered_map<uint64_t, Conn> held_;           // by sequence number
+  uint64_t next_held_ = 1;
+  bool closing_ = false;  // shutdown: no more moves
+  std::vector<uint8_t> peek_buf_;
+  std::vector<HandOver> batch_;
+  int64_t batch_since_ms_ = 0;
+  std::mutex stats_mu_;
+  AcceptStats stats_;
+  LatencyHistogram lat_, lat_moved_;
+
+  // Move worker.
+  std::thread worker_;
+  std::mutex wmu_;
+  std::condition_variable wcv_;
+  std::deque<Job> jobs_;
+  std::deque<Conn> returned_;             // process gone before its hand-over: place again
+  std::vector<std::pair<Call, Conn>> done_;  // handed over by the worker: record on the loop thread
+  bool wstop_ = false;
+  int in_flight_ = 0;
+};
+
+}  // namespace vhqos

@@ -1,0 +1,33 @@
+// Moving a process into one of the instance's cgroups (one write of its pid
+// to cgroup.procs per hierarchy). Mechanism only: the group table (which
+// cgroup.procs files make up group N) comes from policy at start; files are
+// opened on first use so a large config does not hold thousands of fds.
+#pragma once
+#include <sys/types.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace vhqos {
+
+class CgroupMover {
+ public:
+  // procs[g] = the cgroup.procs paths of group g, one per hierarchy.
+  explicit CgroupMover(std::vector<std::vector<std::string>> procs);
+  ~CgroupMover();
+  CgroupMover(const CgroupMover&) = delete;
+  CgroupMover& operator=(const CgroupMover&) = delete;
+  // Writes pid into every hierarchy of group g. 0 or -errno (-ESRCH: gone).
+  // Thread-safe: the loop and the move worker may both call it.
+  int move(pid_t pid, int group);
+  int groups() const { return static_cast<int>(procs_.size()); }
+
+ private:
+  int fd_of(int group, size_t i);
+  std::vector<std::vector<std::string>> procs_;
+  std::vector<std::vector<int>> fds_;  // -1: not opened yet
+  std::mutex mu_;                      // guards fds_
+};
+
+}  // namespace vhqos

@@ -1,0 +1,298 @@
+// Classification at accept, against the real kernel: a fork-before-accept
+// Python server (test/fixtures/servers/prefork.py) under the accept trap set;
+// the native loop accepts on its copy of the listener, classifies, moves the
+// parked worker into the vhost's cgroup and hands the connection over as the
+// worker's accept result. Each response reports what the worker saw (its
+// cgroup, the peer address accept returned, the fd's flags). Needs root;
+// runs on the host (cgroup v1) and in the cgroup v2 VM.
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadNative, type HandOver, type LoopEvent, type NativeLoop, type VhostTableSpec } from '../../src/native';
+import { CgroupManager } from '../../src/cgroup';
+import { reap } from '../../src/reap';
+import { parseCgroupBody, servedBy } from '../helpers/client';
+import { repoRoot } from '../helpers/paths';
+import { pickPort } from '../helpers/proc';
+
+const native = loadNative();
+const PREFORK = path.join(repoRoot(), 'test', 'fixtures', 'servers', 'prefork.py');
+const GROUPS = ['gold', 'bronze', '_default', '_server'];
+const TABLE: VhostTableSpec = {
+  vhosts: [
+    { name: 'gold', hosts: ['gold.test', '*.gold.test'], addresses: [{ ip: '127.0.0.2' }] },
+    { name: 'bronze', hosts: ['bronze.test'], addresses: [{ ip: '127.0.0.3' }] },
+  ],
+  listeners: [],
+  defaultListenerMode: 'name',
+  peekBytes: 1024,
+};
+
+interface Server {
+  port: number;
+  pid: number;
+  loop: NativeLoop;
+  events: LoopEvent[];
+  handovers: HandOver[];
+  cgroups: CgroupManager;
+  stop(): Promise<void>;
+}
+
+let seq = 0;
+async function startServer(opts: { children: number; mode: 'blocking' | 'nonblocking'; table?: VhostTableSpec; firstByteTimeoutMs?: number; host?: string }): Promise<Server> {
+  const port = await pickPort(['127.0.0.1', '127.0.0.2', '127.0.0.3'], 19100, 19199);
+  const cgroups = CgroupManager.create({ instance: `accept-test-${process.pid}-${seq++}`, onExisting: 'adopt' });
+  cgroups.setup(GROUPS.map((name) => ({ name, resources: {} })));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-accept-'));
+  const outFile = path.join(dir, 'out');
+  const out = fs.openSync(outFile, 'w');
+  const argv = ['/usr/bin/python3', PREFORK, opts.host ?? '0.0.0.0', String(port), String(opts.children), opts.mode];
+  const r = native.spawn({ file: argv[0], argv, env: ['PATH=/usr/bin:/bin'], stdio: [null, out, out], traps: 'accept' });
+  fs.closeSync(out);
+  cgroups.move(r.pid, '_server');
+  const events: LoopEvent[] = [];
+  const handovers: HandOver[] = [];
+  let resolveDone!: () => void;
+  const done = new Promise<void>((res) => (resolveDone = res));
+  const loop: NativeLoop = new native.Loop(
+    r.listener,
+    {
+      classifyAt: 'accept',
+      verdictTimeoutMs: 2000,
+      firstByteTimeoutMs: opts.firstByteTimeoutMs ?? 2000,
+      peekBytes: 1024,
+      vhostTable: opts.table ?? TABLE,
+      groups: GROUPS.map((g) => cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
+      defaultGroup: 2,
+      serverGroup: 3,
+    },
+    (ev) => {
+      events.push(ev);
+      if (ev.kind === 'handovers') handovers.push(...ev.items);
+      if (ev.kind === 'exit' && ev.pid === r.pid) void reap(native, r.pidfd).then(() => resolveDone());
+    },
+  );
+  loop.addProcess(r.pid, 3);
+  loop.start();
+  const deadline = Date.now() + 15000;
+  while (!fs.readFileSync(outFile, 'utf8').includes('ready')) {
+    if (Date.now() > deadline) throw new Error(`server did not start: ${fs.readFileSync(outFile, 'utf8')}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  return {
+    port,
+    pid: r.pid,
+    loop,
+    events,
+    handovers,
+    cgroups,
+    async stop() {
+      native.pidfdSendSignal(r.pidfd, 15);
+      await Promise.race([done, new Promise((res) => setTimeout(res, 10000))]);
+      loop.stop();
+      for (const fd of [r.listener, r.pidfd]) {
+        try {
+          native.close(fd);
+        } catch {
+          /* closed */
+        }
+      }
+      cgroups.teardown('home');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Report {
+  pid: number;
+  cgroup: string;
+  peer: [string, number];
+  getpeername: [string, number];
+  cloexec: boolean;
+  nonblock: boolean;
+  request: string;
+  eagain: number;
+  tenant?: { accepted: boolean; cgroup: string; pid: number };
+}
+
+/** One request; resolves with the worker's report and the client's own local port. */
+function request(ip: string, port: number, chunks: { data: string; delayMs?: number }[], timeoutMs = 10000): Promise<{ report: Report; localPort: number; localIp: string }> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: ip, port });
+    let buf = Buffer.alloc(0);
+    let localPort = 0;
+    let localIp = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no answer from ${ip}:${port} in ${timeoutMs} ms`));
+    }, timeoutMs);
+    s.on('connect', async () => {
+      localPort = s.localPort ?? 0;
+      localIp = s.localAddress ?? '';
+      for (const c of chunks) {
+        if (c.delayMs) await new Promise((r) => setTimeout(r, c.delayMs));
+        s.write(c.data);
+      }
+    });
+    s.on('data', (d) => (buf = Buffer.concat([buf, d])));
+    s.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      const text = buf.toString();
+      const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+      try {
+        resolve({ report: JSON.parse(body) as Report, localPort, localIp });
+      } catch {
+        reject(new Error(`bad answer: ${JSON.stringify(text)}`));
+      }
+    });
+  });
+}
+
+const get = (host: string) => [{ data: `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n` }];
+const group = (cg: string) => servedBy(parseCgroupBody(cg.split('\n').map((l) => (l ? `cgroup: ${l}` : '')).join('\n')));
+
+test.serial('each connection is classified at accept and served from its vhost cgroup; the worker gets the real peer address and flags', async (t) => {
+  const srv = await startServer({ children: 3, mode: 'blocking' });
+  try {
+    for (let i = 0; i < 3; i++) {
+      for (const [ip, host, want] of [
+        ['127.0.0.1', 'gold.test', 'gold'],
+        ['127.0.0.1', 'bronze.test', 'bronze'],
+        ['127.0.0.1', 'www.gold.test', 'gold'],
+        ['127.0.0.1', 'nobody.test', '_default'],
+        ['127.0.0.2', 'nobody.test', 'gold'],
+        ['127.0.0.3', 'nobody.test', 'bronze'],
+      ] as const) {
+        const { report, localPort, localIp } = await request(ip, srv.port, get(host));
+        t.is(group(report.cgroup), want, `${ip} ${host}`);
+        t.is(report.request, 'GET / HTTP/1.1');
+        // accept's own address result is the client's: written into the worker by vhqos.
+        t.deepEqual(report.peer, [localIp, localPort]);
+        t.deepEqual(report.getpeername, [localIp, localPort]);
+        t.true(report.cloexec, 'SOCK_CLOEXEC honoured');
+        t.false(report.nonblock);
+        await new Promise((r) => setTimeout(r, 20)); // let the worker park again: affinity is then exact
+      }
+    }
+    const s = srv.loop.stats();
+    t.is(s.accept!.handovers, 18);
+    t.is(s.timeouts, 0);
+    // Three workers, three groups in turn: the dispatcher prefers a worker already in the
+    // connection's cgroup, so after the first round (3 moves) hardly any are needed.
+    await new Promise((r) => setTimeout(r, 100));
+    t.true(s.accept!.moves <= 6, `moves ${s.accept!.moves} of 18 ${JSON.stringify(srv.handovers.map((h) => [h.pid, h.group, h.moved]))}`);
+    t.true(s.accept!.noMoveNeeded > 0);
+    // Latencies cover connections whose bytes were there at accept; the rest waited (held) for their client.
+    t.is(s.accept!.handoverUs.count + s.accept!.handoverMovedUs.count + s.accept!.held, 18);
+    await new Promise((r) => setTimeout(r, 100)); // the last batch
+    t.is(srv.handovers.length, 18, JSON.stringify(srv.events.filter((e) => e.kind === "handovers").map((e) => (e as any).items.length)));
+    t.deepEqual(
+      srv.handovers.slice(0, 4).map((h) => [h.group, h.by, h.detail]),
+      [
+        [0, 'host', 'gold.test'],
+        [1, 'host', 'bronze.test'],
+        [0, 'host', 'www.gold.test'],
+        [2, 'default', 'nobody.test'],
+      ],
+    );
+    t.true(srv.handovers.every((h) => h.inode > 0 && h.peer.port > 0));
+    // Only accept, the fork family and exec are trapped: no read ever reached the loop.
+    t.false(srv.events.some((e) => e.kind === 'read'));
+  } finally {
+    await srv.stop();
+  }
+});
+
+test.serial('a connection waiting for its first bytes occupies no worker; a client that leaves is forgotten at once', async (t) => {
+  const srv = await startServer({ children: 1, mode: 'blocking', firstByteTimeoutMs: 3000 });
+  try {
+    // A silent client, then one that sends at once: the single worker serves the second first.
+    const slow = request('127.0.0.1', srv.port, [{ data: 'GET / HTTP/1.1\r\nHost: bronze.test\r\n\r\n', delayMs: 600 }]);
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    const fast = await request('127.0.0.1', srv.port, get('gold.test'));
+    t.true(Date.now() - t0 < 500, `served in ${Date.now() - t0} ms while another connection was held`);
+    t.is(group(fast.report.cgroup), 'gold');
+    const late = await slow;
+    t.is(group(late.report.cgroup), 'bronze', 'classified by the Host that came later');
+    // A request cut short, then the client closes: dropped at once, never handed over.
+    const before = srv.loop.stats().accept!;
+    await new Promise<void>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port: srv.port }, () => s.end('GET / HTTP/1.1\r\nHo'));
+      s.on('close', () => resolve());
+      s.on('error', () => resolve());
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const after = srv.loop.stats().accept!;
+    t.is(after.dropped, before.dropped + 1);
+    t.is(after.handovers, before.handovers);
+    t.is(after.heldNow, 0);
+    // The worker is free at once.
+    const t1 = Date.now();
+    t.is(group((await request('127.0.0.1', srv.port, get('bronze.test'))).report.cgroup), 'bronze');
+    t.true(Date.now() - t1 < 500);
+    t.true(after.held >= 2);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test.serial('first bytes that never come: classified by address after firstByteTimeoutMs, then served', async (t) => {
+  const srv = await startServer({ children: 2, mode: 'blocking', firstByteTimeoutMs: 300 });
+  try {
+    const r = await request('127.0.0.2', srv.port, [{ data: 'GET / HTTP/1.1\r\nHost: bronze.test\r\n\r\n', delayMs: 800 }]);
+    // Handed over unclassified by name after 300 ms: by address, 127.0.0.2 is gold.
+    t.is(group(r.report.cgroup), 'gold');
+    t.is(srv.loop.stats().accept!.heldTimeouts, 1);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test.serial('non-blocking listener: an accept with nothing queued gets EAGAIN, never an unclassified connection', async (t) => {
+  const srv = await startServer({ children: 2, mode: 'nonblocking' });
+  try {
+    const seen: Report[] = [];
+    for (const host of ['gold.test', 'bronze.test', 'gold.test', 'bronze.test']) {
+      const { report } = await request('127.0.0.1', srv.port, get(host));
+      t.is(group(report.cgroup), host.split('.')[0]);
+      seen.push(report);
+    }
+    const s = srv.loop.stats().accept!;
+    t.is(s.handovers, 4);
+    // Both workers wake from select for each connection; the one that loses gets EAGAIN.
+    t.true(s.eagain >= 1, `eagain ${s.eagain}`);
+    t.is(seen.length, 4);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test.serial('tenant code is never classified: a worker\'s child that accepts on its own socket stays in its tenant\'s cgroup', async (t) => {
+  const srv = await startServer({ children: 1, mode: 'blocking' });
+  try {
+    const { report } = await request('127.0.0.1', srv.port, [{ data: 'GET /tenant HTTP/1.1\r\nHost: bronze.test\r\n\r\n' }]);
+    t.is(group(report.cgroup), 'bronze');
+    t.truthy(report.tenant);
+    t.true(report.tenant!.accepted, 'its accept worked');
+    // It connected to itself with "Host: gold.test": still bronze's.
+    t.is(group(report.tenant!.cgroup), 'bronze');
+    t.true(srv.loop.stats().accept!.tenantAccepts >= 1);
+    t.is(srv.loop.stats().accept!.handovers, 1);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test.serial('trap sets: accept mode traps only accept, the fork family and exec', (t) => {
+  t.deepEqual(native.trappedSyscalls.accept, ['accept', 'accept4', 'clone', 'clone3', 'fork', 'vfork', 'execve', 'execveat']);
+  t.true(native.trappedSyscalls.read.includes('read'));
+  t.true(native.trappedSyscalls.read.includes('fcntl'));
+  t.false(native.trappedSyscalls.accept!.includes('read'));
+});
