@@ -1,9 +1,10 @@
 // Fork-after-accept servers, the inetd shape: the parent accepts, forks, and
-// the child serves the connection (tcpserver and socat-nofork: dup2 the socket
-// onto 0/1 and exec the handler; socat: a forked relay between the socket and
-// the exec'd handler; busybox httpd: the child reads the request and forks
-// the CGI). Every variant answers /whoami and /burn?ms=N with the report of
-// test/fixtures/cgi/whoami, so a test can tell which cgroup served it.
+// the child serves the connection (tcpserver, socat-nofork and xinetd: dup2
+// the socket onto 0/1(/2) and exec the handler; socat: a forked relay between
+// the socket and the exec'd handler; busybox httpd: the child reads the
+// request and forks the CGI). Every variant answers /whoami and /burn?ms=N
+// with the report of test/fixtures/cgi/whoami, so a test can tell which
+// cgroup served it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { installCgiScripts, makeTempDir } from './paths';
@@ -19,23 +20,34 @@ export type InetdKind =
   /** socat ... EXEC:handler,nofork: the forked child dup2s the socket onto 0/1 and execs the handler. */
   | 'socat-nofork'
   /** busybox httpd -f: forked child reads the request, forks+execs the CGI. */
-  | 'busybox-httpd';
+  | 'busybox-httpd'
+  /**
+   * xinetd -dontfork, one UNLISTED stream service (wait = no): fork, dup2(conn,
+   * 0/1/2), exec handler. The handler's stderr goes to the client too. On
+   * "::", IPv4 clients are seen at their plain IPv4 address (see xinetdConfig).
+   */
+  | 'xinetd';
 
-export const INETD_KINDS: readonly InetdKind[] = ['tcpserver', 'socat', 'socat-nofork', 'busybox-httpd'];
+export const INETD_KINDS: readonly InetdKind[] = ['tcpserver', 'socat', 'socat-nofork', 'busybox-httpd', 'xinetd'];
 
 export const TCPSERVER_BIN = '/usr/bin/tcpserver';
 export const SOCAT_BIN = '/usr/bin/socat';
 export const BUSYBOX_BIN = '/bin/busybox';
+export const XINETD_BIN = '/usr/sbin/xinetd';
 
 export interface InetdOptions {
   kind: InetdKind;
   /**
-   * Listen address. "::" listens dual-stack (socat, busybox-httpd): an IPv4
-   * client connecting to 127.0.0.2 is seen at local address ::ffff:127.0.0.2.
+   * Listen address. "::" listens dual-stack (socat, busybox-httpd, xinetd): an
+   * IPv4 client connecting to 127.0.0.2 is seen at local address
+   * ::ffff:127.0.0.2 (xinetd: at 127.0.0.2, see xinetdConfig).
    */
   ip: string;
   port: number;
-  /** Concurrent connections (tcpserver -c, socat max-children). Default 64. */
+  /**
+   * Concurrent connections (tcpserver -c, socat max-children, xinetd
+   * instances). Default 64; xinetd 1024.
+   */
   maxConnections?: number;
 }
 
@@ -48,19 +60,28 @@ export interface InetdServer extends ServerSpec {
   /**
    * Request paths that work on this server. "/cgi-bin/whoami" and
    * "/cgi-bin/burn?ms=N" work on every kind (busybox httpd runs CGIs only
-   * there); tcpserver and socat also answer "/whoami" and "/burn".
+   * there); tcpserver, socat and xinetd also answer "/whoami" and "/burn".
    */
   paths: { whoami: string; burn: (ms: number) => string };
 }
 
 function binFor(kind: InetdKind): string {
-  return kind === 'tcpserver' ? TCPSERVER_BIN : kind === 'busybox-httpd' ? BUSYBOX_BIN : SOCAT_BIN;
+  switch (kind) {
+    case 'tcpserver':
+      return TCPSERVER_BIN;
+    case 'busybox-httpd':
+      return BUSYBOX_BIN;
+    case 'xinetd':
+      return XINETD_BIN;
+    default:
+      return SOCAT_BIN;
+  }
 }
 
 /** Write the handler/CGIs into a fresh temp dir and return the command line. Does not start anything. */
 export async function makeInetdServer(opts: InetdOptions): Promise<InetdServer> {
   const { kind, ip, port } = opts;
-  const max = opts.maxConnections ?? 64;
+  const max = opts.maxConnections ?? (kind === 'xinetd' ? 1024 : 64);
   const bin = binFor(kind);
   if (!fs.existsSync(bin)) throw new Error(`${kind}: ${bin} is not installed`);
   const v6 = ip.includes(':');
@@ -98,6 +119,14 @@ export async function makeInetdServer(opts: InetdOptions): Promise<InetdServer> 
       argv = [bin, 'httpd', '-f', '-p', `${v6 ? `[${ip}]` : ip}:${port}`, '-h', home, '-c', conf];
       break;
     }
+    case 'xinetd': {
+      const conf = path.join(dir, 'xinetd.conf');
+      fs.writeFileSync(conf, xinetdConfig({ dir, ip, port, max, server: cgi.handler }));
+      // -dontfork: stay in the foreground (implies -stayalive). Its own
+      // messages to -filelog; the service's START/EXIT lines to service.log.
+      argv = [bin, '-dontfork', '-f', conf, '-pidfile', path.join(dir, 'xinetd.pid'), '-filelog', path.join(dir, 'xinetd.log')];
+      break;
+    }
   }
   const listens: Endpoint[] = [{ ip, port }];
   return {
@@ -115,4 +144,45 @@ export async function makeInetdServer(opts: InetdOptions): Promise<InetdServer> 
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A self-contained xinetd.conf (no includedir: /etc/xinetd.d stays out of it)
+ * with one UNLISTED service running `server` for every connection. xinetd
+ * passes its whole environment on (no passenv), and adds REMOTE_HOST, the
+ * peer's address; inetd-handler finds the local address from its fd 0.
+ */
+function xinetdConfig(o: { dir: string; ip: string; port: number; max: number; server: string }): string {
+  const v6 = o.ip.includes(':');
+  return [
+    'defaults',
+    '{',
+    `  log_type       = FILE ${path.join(o.dir, 'service.log')}`,
+    '  log_on_success = PID HOST EXIT DURATION',
+    '  log_on_failure = HOST ATTEMPT',
+    '}',
+    '',
+    'service vhqos-whoami',
+    '{',
+    '  type        = UNLISTED',
+    '  socket_type = stream',
+    '  protocol    = tcp',
+    '  wait        = no',
+    '  user        = root',
+    `  server      = ${o.server}`,
+    `  port        = ${o.port}`,
+    // "::" with IPv6 is dual-stack (xinetd leaves IPV6_V6ONLY alone), but
+    // xinetd converts each accepted v4-mapped connection to AF_INET
+    // (IPV6_ADDRFORM) before forking: the server sees 127.0.0.2, not
+    // ::ffff:127.0.0.2, unless the connection had left ESTABLISHED by then.
+    `  bind        = ${o.ip}`,
+    // NOLIBWRAP: /etc/hosts.allow and hosts.deny stay out of it.
+    `  flags       = ${v6 ? 'IPv6' : 'IPv4'} NOLIBWRAP`,
+    `  instances   = ${o.max}`,
+    '  per_source  = UNLIMITED',
+    // The default (50 10) would disable the service for 10 s under a test's bursts.
+    '  cps         = 10000 1',
+    '}',
+    '',
+  ].join('\n');
 }

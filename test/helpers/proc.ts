@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { parseCgroupBody } from './client';
 
 export interface Endpoint {
   /** Textual IP as given to the server: "127.0.0.2", "::1", "::". */
@@ -373,4 +374,224 @@ export async function pickPort(ips: string[], from = 18000, to = 18999): Promise
     if (ok) return port;
   }
   throw new Error(`pickPort: no free port in ${from}-${to} on ${ips.join(', ')}`);
+}
+
+// ------------------------------------------------ who holds a TCP connection
+
+/** One row of /proc/net/tcp or /proc/net/tcp6 (this process's network namespace). */
+export interface TcpSocketRow {
+  table: 'tcp' | 'tcp6';
+  local: Endpoint;
+  remote: Endpoint;
+  /** Kernel TCP state, hex as in the table: "01" ESTABLISHED, "08" CLOSE_WAIT, "0A" LISTEN, ... */
+  state: string;
+  inode: number;
+}
+
+/** A process that holds a socket, with the fds it holds it on and its cgroups. */
+export interface SocketHolder extends ProcInfo {
+  /** The fd numbers that refer to the socket. */
+  fds: number[];
+  /** /proc/PID/cgroup as read (servedBy() and parseCgroupBody() take it as it is). */
+  cgroup: string;
+  /** controller → path, as CgroupReport.cgroups ("" is the v2 line). */
+  cgroups: Record<string, string>;
+}
+
+export interface ConnectionHolders {
+  /** The server side's row: local = the server's address, remote = the client's. */
+  row: TcpSocketRow;
+  /**
+   * Every process holding that socket (the accepting master briefly, then the
+   * serving child(ren); none while it waits in the accept queue). May include
+   * this very process if it took a copy of the fd (a supervisor peeking at it).
+   */
+  holders: SocketHolder[];
+}
+
+/** 16 bytes for an IPv4 (as ::ffff:a.b.c.d) or IPv6 textual address; null if neither. */
+export function ipBytes(ip: string): Buffer | null {
+  const s = ip.replace(/^\[|\]$/g, '');
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (v4) {
+    const b = Buffer.alloc(16);
+    b[10] = 0xff;
+    b[11] = 0xff;
+    for (let i = 0; i < 4; i++) b[12 + i] = Number(v4[i + 1]);
+    return v4.slice(1).every((x) => Number(x) < 256) ? b : null;
+  }
+  if (!net.isIPv6(s)) return null;
+  let head = s;
+  const tail: number[] = [];
+  const embedded = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (embedded) {
+    const b4 = ipBytes(embedded[2]);
+    if (!b4) return null;
+    head = embedded[1] + '0:0'; // two placeholder groups, replaced below
+    tail.push(b4[12], b4[13], b4[14], b4[15]);
+  }
+  const [l, r] = head.includes('::') ? head.split('::') : [head, undefined];
+  const groups = (x: string | undefined) => (x ? x.split(':').filter((g) => g !== '') : []);
+  const left = groups(l);
+  const right = groups(r);
+  const fill = r === undefined ? [] : new Array(8 - left.length - right.length).fill('0');
+  const all = [...left, ...fill, ...right];
+  if (all.length !== 8) return null;
+  const out = Buffer.alloc(16);
+  all.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  if (tail.length) for (let i = 0; i < 4; i++) out[12 + i] = tail[i];
+  return out;
+}
+
+/** Same address, an IPv4 one and its ::ffff: mapping counting as the same. */
+export function sameIp(a: string, b: string): boolean {
+  const x = ipBytes(a);
+  const y = ipBytes(b);
+  return !!x && !!y && x.equals(y);
+}
+
+/** Textual form of a /proc/net/tcp{,6} address: "127.0.0.1", "::1", "::ffff:127.0.0.2". */
+function decodeProcAddr(hex: string): string {
+  // Each 32-bit word is printed in host byte order (little-endian here).
+  const words = hex.match(/.{8}/g) ?? [];
+  const bytes = Buffer.concat(words.map((w) => Buffer.from(w, 'hex').reverse()));
+  if (bytes.length === 4) return [...bytes].join('.');
+  if (bytes.subarray(0, 10).every((x) => x === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+    return `::ffff:${[...bytes.subarray(12)].join('.')}`;
+  }
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
+  // Compress the longest run of two or more zero groups.
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+/** Every TCP socket of this network namespace (/proc/net/tcp and tcp6). */
+export function readTcpTable(): TcpSocketRow[] {
+  const out: TcpSocketRow[] = [];
+  for (const table of ['tcp', 'tcp6'] as const) {
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const [la, lp] = f[1].split(':');
+      const [ra, rp] = f[2].split(':');
+      out.push({
+        table,
+        local: { ip: decodeProcAddr(la), port: parseInt(lp, 16) },
+        remote: { ip: decodeProcAddr(ra), port: parseInt(rp, 16) },
+        state: f[3],
+        inode: Number(f[9]),
+      });
+    }
+  }
+  return out;
+}
+
+/** Processes with an fd on socket `inode`, with those fds and their cgroups. */
+export function socketHolders(inode: number): SocketHolder[] {
+  const target = `socket:[${inode}]`;
+  const out: SocketHolder[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let fdNames: string[];
+    try {
+      fdNames = fs.readdirSync(`/proc/${name}/fd`);
+    } catch {
+      continue; // gone, or a kernel thread
+    }
+    const fds: number[] = [];
+    for (const fd of fdNames) {
+      try {
+        if (fs.readlinkSync(`/proc/${name}/fd/${fd}`) === target) fds.push(Number(fd));
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+    if (!fds.length) continue;
+    const info = readProc(Number(name));
+    let cgroup = '';
+    try {
+      cgroup = fs.readFileSync(`/proc/${name}/cgroup`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!info) continue;
+    out.push({ ...info, fds: fds.sort((a, b) => a - b), cgroup, cgroups: parseCgroupBody(cgroup).cgroups });
+  }
+  return out;
+}
+
+/**
+ * Who serves a TCP connection: finds the server side of server ↔ client in
+ * /proc/net/tcp{,6} (an IPv4 address also matches its ::ffff: form on a
+ * dual-stack listener), then the processes that hold that socket. null if
+ * there is no such connection (not yet, or no longer).
+ */
+export function findConnectionHolders(conn: { server: Endpoint; client: Endpoint }): ConnectionHolders | null {
+  const row = readTcpTable().find(
+    (r) =>
+      r.state !== '0A' &&
+      r.local.port === conn.server.port &&
+      r.remote.port === conn.client.port &&
+      sameIp(r.local.ip, conn.server.ip) &&
+      sameIp(r.remote.ip, conn.client.ip),
+  );
+  if (!row) return null;
+  return { row, holders: socketHolders(row.inode) };
+}
+
+/** The two ends of a connected client socket, for findConnectionHolders. */
+export function endsOf(sock: net.Socket): { server: Endpoint; client: Endpoint } {
+  if (!sock.remoteAddress || !sock.remotePort || !sock.localAddress || !sock.localPort) {
+    throw new Error('endsOf: the socket is not connected');
+  }
+  return {
+    server: { ip: sock.remoteAddress, port: sock.remotePort },
+    client: { ip: sock.localAddress, port: sock.localPort },
+  };
+}
+
+/**
+ * Poll findConnectionHolders until `until` holds (default: someone holds the
+ * socket). Rejects after timeoutMs with what was last seen.
+ */
+export async function waitForConnectionHolders(
+  conn: { server: Endpoint; client: Endpoint },
+  opts: { timeoutMs?: number; until?: (h: ConnectionHolders) => boolean } = {},
+): Promise<ConnectionHolders> {
+  const until = opts.until ?? ((h: ConnectionHolders) => h.holders.length > 0);
+  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+  let last: ConnectionHolders | null = null;
+  for (;;) {
+    last = findConnectionHolders(conn);
+    if (last && until(last)) return last;
+    if (Date.now() > deadline) {
+      const seen = last ? last.holders.map((h) => `${h.pid} ${h.argv.join(' ')}`).join('; ') || 'no holder' : 'no such connection';
+      throw new Error(
+        `waitForConnectionHolders ${conn.server.ip}:${conn.server.port} <- ${conn.client.ip}:${conn.client.port}: timed out (${seen})`,
+      );
+    }
+    await sleep(20);
+  }
 }
