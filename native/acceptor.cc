@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -56,6 +58,11 @@ bool is_tcp_listener(int fd, uint64_t* inode, bool* nonblocking) {
 constexpr size_t kBatchMax = 64;
 constexpr int kBatchMs = 20;
 constexpr size_t kMaxListenerFdsPerProc = 32;
+// How long a connection waits for a process to come back to accept by itself
+// (SA_RESTART restarts at once) before vhqos wakes a polling server, and how
+// often it tries again.
+constexpr int kWakeGraceMs = 30, kWakeRetryMs = 250;
+constexpr size_t kMaxWakers = 4;
 
 }  // namespace
 
@@ -77,6 +84,7 @@ Acceptor::~Acceptor() {
   for (auto& [seq, c] : held_) close(c.fd);
   for (auto& [ino, l] : listeners_) {
     for (auto& c : l.waiting) close(c.fd);
+    for (auto& w : l.wakers) close(w.first);
     close(l.fd);
   }
   for (auto& [pid, pl] : proc_listeners_)
@@ -190,9 +198,68 @@ void Acceptor::on_accept(const struct seccomp_notif& n, pid_t tgid) {
     }
     c.listener = inode;
     c.designated = call.id;
+    if (is_waker(l, c)) {  // our own wake-up connection: nothing for the server
+      l.parked.pop_back();
+      host_->reply(n.id, EAGAIN);
+      return;
+    }
     take(l, std::move(c));
   }
   update_arming(listeners_.at(inode));
+}
+
+bool Acceptor::is_waker(Listener& l, const Conn& c) {
+  if (l.wakers.empty()) return false;
+  uint16_t port = c.peer.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&c.peer)->sin6_port)
+                                                 : ntohs(reinterpret_cast<const sockaddr_in*>(&c.peer)->sin_port);
+  for (size_t i = 0; i < l.wakers.size(); i++) {
+    if (l.wakers[i].second != port) continue;
+    close(l.wakers[i].first);
+    l.wakers.erase(l.wakers.begin() + i);
+    close(c.fd);
+    return true;
+  }
+  return false;
+}
+
+// Connects to the listener from its own network namespace (a container's
+// may not be ours: a short-lived thread enters it), so a server waiting in
+// poll/select sees it readable and calls accept, which gets a waiting connection.
+void Acceptor::wake(Listener& l) {
+  if (l.wakers.size() >= kMaxWakers) return;
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (getsockname(l.fd, reinterpret_cast<sockaddr*>(&addr), &len) < 0) return;
+  if (addr.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    if (a->sin_addr.s_addr == htonl(INADDR_ANY)) a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  } else if (addr.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) a->sin6_addr = in6addr_loopback;
+  } else {
+    return;
+  }
+  int nsfd = ioctl(l.fd, SIOCGSKNS);
+  int fd = -1;
+  std::thread t([&] {
+    if (nsfd >= 0 && setns(nsfd, CLONE_NEWNET) < 0) return;
+    fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&addr), len) < 0 && errno != EINPROGRESS) {
+      close(fd);
+      fd = -1;
+    }
+  });
+  t.join();
+  if (nsfd >= 0) close(nsfd);
+  if (fd < 0) return;
+  sockaddr_storage me{};
+  socklen_t mlen = sizeof me;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&me), &mlen);
+  uint16_t port = me.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&me)->sin6_port)
+                                            : ntohs(reinterpret_cast<sockaddr_in*>(&me)->sin_port);
+  l.wakers.emplace_back(fd, port);
+  std::lock_guard<std::mutex> g(stats_mu_);
+  stats_.wakeups++;
 }
 
 void Acceptor::forget(Conn& c) {
@@ -234,7 +301,7 @@ void Acceptor::on_listener_ready(uint64_t inode) {
   c.fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&c.peer), &c.peer_len, SOCK_CLOEXEC);
   if (c.fd >= 0) {
     c.listener = inode;
-    take(l, std::move(c));
+    if (!is_waker(l, c)) take(l, std::move(c));
   }
   update_arming(listeners_.at(inode));
 }
@@ -372,6 +439,7 @@ void Acceptor::dispatch(Conn&& c) {
     refused(call, r);
   }
   l.waiting.push_back(std::move(c));
+  if (!l.wake_at) l.wake_at = now_ms() + kWakeGraceMs;
   update_arming(l);
 }
 
@@ -543,6 +611,15 @@ void Acceptor::sweep(int64_t now) {
     dispatch(std::move(c));
   }
   if (!batch_.empty() && now - batch_since_ms_ >= kBatchMs) flush_batch();
+  for (auto& [ino, l] : listeners_) {
+    if (!l.wake_at || now < l.wake_at) continue;
+    if (l.waiting.empty()) {
+      l.wake_at = 0;
+      continue;
+    }
+    if (l.parked.empty()) wake(l);
+    l.wake_at = now + kWakeRetryMs;
+  }
   publish_gauges();
 }
 
@@ -563,6 +640,8 @@ int Acceptor::next_deadline_ms(int64_t now) const {
   int64_t next = INT64_MAX;
   for (auto& [seq, c] : held_) next = std::min(next, c.held_since_ms + opts_.first_byte_timeout_ms);
   if (!batch_.empty()) next = std::min(next, batch_since_ms_ + kBatchMs);
+  for (auto& [ino, l] : listeners_)
+    if (l.wake_at) next = std::min(next, l.wake_at);
   if (next == INT64_MAX) return -1;
   return static_cast<int>(std::max<int64_t>(0, next - now) + 1);
 }

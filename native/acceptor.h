@@ -55,6 +55,7 @@ struct AcceptStats {
   uint64_t handovers = 0, moves = 0, move_errors = 0, noop_moves_skipped = 0;
   uint64_t held = 0, held_now = 0, held_timeouts = 0, dropped = 0;  // dropped: client left while held
   uint64_t interrupted = 0;        // ADDFD found the accept gone (signal, exit): next process
+  uint64_t wakeups = 0;            // connections vhqos made to its own listener to wake a polling server
   uint64_t eagain = 0;             // non-blocking accept with nothing queued
   uint64_t not_listener = 0;       // accept on something vhqos does not classify: CONTINUE
   uint64_t tenant_accepts = 0;     // accepts by tenant processes: never classified
@@ -119,6 +120,12 @@ class Acceptor {
     bool armed = false;
     std::vector<Call> parked;
     std::deque<Conn> waiting;  // classified, no process free yet
+    // A server that polls its listener before accepting (xinetd, Apache with
+    // several listeners) does not come back to accept after an interrupted
+    // one while vhqos holds the connection: vhqos then connects to the
+    // listener itself, so it polls readable again ("wakers", never handed out).
+    int64_t wake_at = 0;
+    std::vector<std::pair<int, uint16_t>> wakers;  // (our client fd, its port)
   };
   struct Job {  // for the move worker
     Call call;
@@ -139,6 +146,8 @@ class Acceptor {
   void handed(const Call& call, Conn& c, bool moved, int64_t done_us);
   void refused(const Call& call, int r);
   void forget(Conn& c);  // the client left: close it, release its designated accept
+  void wake(Listener& l);
+  bool is_waker(Listener& l, const Conn& c);
   void publish_gauges();
   void update_arming(Listener& l);
   void drop_calls_of(pid_t tid, bool whole_process);

@@ -299,6 +299,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
     x.Set("heldTimeouts", d(a.held_timeouts));
     x.Set("dropped", d(a.dropped));
     x.Set("interrupted", d(a.interrupted));
+    x.Set("wakeups", d(a.wakeups));
     x.Set("eagain", d(a.eagain));
     x.Set("notListener", d(a.not_listener));
     x.Set("tenantAccepts", d(a.tenant_accepts));

@@ -308,7 +308,9 @@ bool NotifyLoop::resolve_task(pid_t tid, pid_t* tgid) {
       // never classified, whatever it accepts or reads.
       Proc& child = procs_[tg];
       auto parent = procs_.find(ppid);
-      if (parent != procs_.end()) {
+      if (opts_.classify_at != ClassifyAt::Accept) {
+        // read mode: policy tracks groups and decides what is a tenant's
+      } else if (parent != procs_.end()) {
         Proc& pp = parent->second;
         child.group = pp.group_at_fork >= 0 ? pp.group_at_fork : pp.group;
         child.tenant = pp.tenant || (child.group >= 0 && child.group != opts_.accept.server_group);

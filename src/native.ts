@@ -76,6 +76,8 @@ export interface AcceptStats {
   heldTimeouts: number;
   dropped: number;
   interrupted: number;
+  /** Connections vhqos made to the server's own listener so that a server polling it calls accept again. */
+  wakeups: number;
   eagain: number;
   notListener: number;
   tenantAccepts: number;
