@@ -541,10 +541,39 @@ void Acceptor::drop_calls_of(pid_t id, bool whole_process) {
 void Acceptor::on_process_exit(pid_t tgid) {
   drop_calls_of(tgid, true);
   auto it = proc_listeners_.find(tgid);
-  if (it != proc_listeners_.end()) {
-    for (int fd : it->second.copies) close(fd);
-    proc_listeners_.erase(it);
+  if (it == proc_listeners_.end()) return;
+  std::vector<uint64_t> inodes;
+  for (auto& [fd, ino] : it->second.fds)
+    if (ino) inodes.push_back(ino);
+  for (int fd : it->second.copies) close(fd);
+  proc_listeners_.erase(it);
+  // vhqos' copy must not keep a listener alive (and its port bound) once no
+  // supervised process has it: a restarted server could not bind it again.
+  for (uint64_t ino : inodes) {
+    bool used = false;
+    for (auto& [pid, pl] : proc_listeners_)
+      for (auto& [fd, other] : pl.fds) used = used || other == ino;
+    if (!used) release_listener(ino);
   }
+}
+
+void Acceptor::release_listener(uint64_t inode) {
+  auto lit = listeners_.find(inode);
+  if (lit == listeners_.end()) return;
+  Listener& l = lit->second;
+  for (auto& call : l.parked) host_->reply(call.id, 0);
+  for (auto& c : l.waiting) close(c.fd);
+  for (auto& w : l.wakers) close(w.first);
+  for (auto it = held_.begin(); it != held_.end();) {
+    if (it->second.listener == inode) {
+      close(it->second.fd);  // closing also leaves the epoll set
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  close(l.fd);
+  listeners_.erase(lit);
 }
 
 void Acceptor::worker() {
@@ -678,6 +707,13 @@ void Acceptor::shutdown() {
     l.parked.clear();
   }
   flush_batch();
+  // Nothing of the server's stays open here (its ports must be free to bind again).
+  std::vector<uint64_t> all;
+  for (auto& [ino, l] : listeners_) all.push_back(ino);
+  for (uint64_t ino : all) release_listener(ino);
+  for (auto& [pid, pl] : proc_listeners_)
+    for (int fd : pl.copies) close(fd);
+  proc_listeners_.clear();
 }
 
 AcceptStats Acceptor::stats() {

@@ -147,6 +147,7 @@ class Acceptor {
   void refused(const Call& call, int r);
   void forget(Conn& c);  // the client left: close it, release its designated accept
   void wake(Listener& l);
+  void release_listener(uint64_t inode);
   bool is_waker(Listener& l, const Conn& c);
   void publish_gauges();
   void update_arming(Listener& l);

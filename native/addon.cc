@@ -135,6 +135,7 @@ Napi::Object EventToJs(Napi::Env env, const LoopEvent& ev) {
     o.Set("bytes", Napi::Buffer<uint8_t>::Copy(env, ev.bytes.data(), ev.bytes.size()));
     o.Set("peekResult", ev.peek_result);
     o.Set("waitedMs", ev.waited_ms);
+    o.Set("peerClosed", ev.peer_closed);
   }
   if (!ev.fds.empty()) {
     auto a = Napi::Array::New(env, ev.fds.size());
@@ -142,6 +143,7 @@ Napi::Object EventToJs(Napi::Env env, const LoopEvent& ev) {
     o.Set("fds", a);
   }
   if (ev.kind == EventKind::Process) o.Set("tenant", ev.flags != 0);
+  if (ev.kind == EventKind::Fork) o.Set("afterAccept", ev.after_accept);
   if (ev.kind == EventKind::HandOvers) {
     auto a = Napi::Array::New(env, ev.handovers.size());
     for (size_t i = 0; i < ev.handovers.size(); i++) {

@@ -2,6 +2,7 @@
 
 #include <linux/audit.h>
 #include <sched.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -22,6 +23,11 @@
 namespace vhqos {
 
 namespace {
+
+bool peer_closed(int fd) {
+  struct pollfd p = {fd, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
 
 // epoll tags: kind in the top byte, payload below.
 constexpr uint64_t kTagListener = 1ULL << 56, kTagEvent = 2ULL << 56, kTagPidfd = 3ULL << 56,
@@ -390,7 +396,18 @@ void NotifyLoop::inspect_read(struct seccomp_notif& n, pid_t tgid, int fd, const
       // A blocking read would wait for the request anyway: wait for its first
       // bytes here, without holding up other notifications.
       uint64_t seq = next_parked_++;
-      Parked pk{n, tgid, fd, local, facts, now_ms(), now_ms() + opts_.first_byte_timeout_ms, name};
+      // Never outlast the server's own read timeout: at its SO_RCVTIMEO the
+      // read fails with EAGAIN, as it would have without vhqos.
+      int64_t budget = opts_.first_byte_timeout_ms;
+      struct timeval tv = {};
+      socklen_t tl = sizeof tv;
+      int64_t rcvtimeo = 0;
+      if (getsockopt(local, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) == 0)
+        rcvtimeo = static_cast<int64_t>(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
+      bool by_rcvtimeo = rcvtimeo > 0 && rcvtimeo < budget;
+      if (by_rcvtimeo) budget = rcvtimeo;
+      Parked pk{n, tgid, fd, local, facts, now_ms(), now_ms() + budget, name};
+      pk.by_rcvtimeo = by_rcvtimeo;
       struct epoll_event e = {};
       e.events = EPOLLIN | EPOLLRDHUP;
       e.data.u64 = kTagParked | seq;
@@ -426,8 +443,13 @@ void NotifyLoop::finish_parked(uint64_t seq, bool timed_out) {
   ssize_t r = peek_bytes(pk.local_fd, ev->bytes, opts_.peek_bytes);
   ev->peek_result = static_cast<int>(r);
   ev->waited_ms = static_cast<int>(now_ms() - pk.started);
-  (void)timed_out;
+  ev->peer_closed = peer_closed(pk.local_fd);
   close(pk.local_fd);
+  if (timed_out && pk.by_rcvtimeo && r == -EAGAIN) {
+    delete ev;
+    send_error(pk.notif.id, EAGAIN);  // the server's own timeout, on time
+    return;
+  }
   deliver_read(ev, pk);
 }
 
@@ -577,14 +599,14 @@ void NotifyLoop::handle(struct seccomp_notif& n) {
       auto* ev = simple(EventKind::Fork, -1, -1);
       ev->flags = flags;
       ev->accepts = accepts;
-      if (scan) {
-        // fork-after-accept: policy looks at the new connection while the
-        // parent still holds it, so the child's channel is known.
-        deliver(ev, tgid, -1);
-      } else {
-        send_continue(n.id);
-        post(ev);
-      }
+      // Never wait here: a fork held for policy can end with EINTR when a
+      // signal arrives meanwhile, which a plain fork never returns. After an
+      // accept (fork-after-accept) policy records the connection the parent
+      // holds, as long as it still does; the child is classified at its own
+      // first read either way.
+      ev->after_accept = scan;
+      send_continue(n.id);
+      post(ev);
       return;
     }
     case Sys::Exec: {
@@ -673,6 +695,17 @@ void NotifyLoop::drain_sends() {
     if (local < 0 || !running_) {
       if (local >= 0) close(local);
       send_continue(pk.notif.id);
+      continue;
+    }
+    if (peer_closed(local)) {
+      // The client left with its request cut short: no more bytes will come,
+      // so policy decides now instead of waiting out the budget.
+      Parked now = pk;
+      now.local_fd = local;
+      now.timer_only = true;
+      uint64_t seq = next_parked_++;
+      parked_.emplace(seq, now);
+      finish_parked(seq, false);
       continue;
     }
     Parked again = pk;

@@ -56,6 +56,8 @@ struct LoopEvent {
   std::vector<uint8_t> bytes;
   int peek_result = 0;               // bytes peeked, 0 = EOF, or -errno
   int waited_ms = 0;
+  bool peer_closed = false;          // Read: the client has shut its side (no more bytes will come)
+  bool after_accept = false;         // Fork: the process accepted since its last fork
   std::vector<int> fds;              // close_range: tracked fds that closed
   int error = 0;                     // Error: -errno
   std::vector<HandOver> handovers;   // HandOvers: a batch, in order
@@ -105,6 +107,7 @@ class NotifyLoop : public AcceptorHost {
     int64_t started, deadline;
     std::string syscall;
     bool timer_only = false;  // re-peek at the deadline, not on readability
+    bool by_rcvtimeo = false; // the deadline is the socket's SO_RCVTIMEO
   };
   struct Pending {
     int64_t deadline;

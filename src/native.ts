@@ -24,8 +24,9 @@ interface EventBase {
 
 /** Events from the notification loop, in the order the kernel delivered them. */
 export type LoopEvent =
-  | (EventBase & { kind: 'read'; id: bigint; pid: number; tid: number; fd: number; socket: SocketFacts; bytes: Buffer; peekResult: number; waitedMs: number; accepts?: number })
-  | (EventBase & { kind: 'fork'; pid: number; tid: number; flags?: number; accepts?: number })
+  | (EventBase & { kind: 'read'; id: bigint; pid: number; tid: number; fd: number; socket: SocketFacts; bytes: Buffer; peekResult: number; waitedMs: number; accepts?: number; peerClosed?: boolean })
+  /** afterAccept: the process accepted since its last fork (fork-after-accept); the fork itself was not held. */
+  | (EventBase & { kind: 'fork'; pid: number; tid: number; flags?: number; accepts?: number; afterAccept?: boolean })
   | (EventBase & { kind: 'dup'; pid: number; fd: number; newFd?: number })
   | (EventBase & { kind: 'close'; pid: number; fd?: number; fds?: number[] })
   | (EventBase & { kind: 'exec'; pid: number; tid: number })

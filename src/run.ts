@@ -282,6 +282,16 @@ export class SupervisedRun {
     }
   }
 
+  /**
+   * This process is about to exit while the server runs on (the agent stops):
+   * answer everything the loop holds (parked accepts continue and accept by
+   * themselves, held connections go to them), so nothing waits on a
+   * supervisor that is gone; the keeper answers what comes after.
+   */
+  handBack(): void {
+    this.loop.stop();
+  }
+
   /** Resolves with the server's exit status once it and vhqos' cleanup are done. */
   wait(): Promise<ExitStatus> {
     if (!this.finished) this.finished = this.exited.then((st) => this.cleanup(st));

@@ -26,6 +26,8 @@ export async function agentCommand(o: AgentCommandOptions): Promise<number> {
   const shutdown = (sig: NodeJS.Signals) => {
     o.logger.info({ signal: sig, supervised: agent.instances().length }, 'vhqos agent stopping; supervised containers continue unsupervised');
     void agent.stop({ wait: false });
+    // Parked accepts were received by this process: answer them before it goes.
+    agent.handBackAll();
     // Their status sockets would answer nobody once this process is gone.
     for (const s of agent.statusSockets()) fs.rmSync(s, { force: true });
     // Die of the signal (a clean stop for systemd). Not process.exit(): it

@@ -64,6 +64,8 @@ export interface SupervisedTree {
   wait(): Promise<unknown>;
   /** Stop waiting for stragglers (poststop: the runtime says the container is gone). */
   finish(): void;
+  /** The agent exits while the tree runs on: answer what is pending (parked accepts) now. */
+  handBack?(): void;
   snapshot?(): StatusSnapshot;
 }
 
@@ -130,6 +132,7 @@ function defaultSupervise(opts: RunOptions): SupervisedTree {
     wait: () => run.wait(),
     // The supervisor's "done" ends the drain that follows the root's exit.
     finish: () => run.supervisor.handle({ kind: 'stopped', needsVerdict: false }),
+    handBack: () => run.handBack(),
     snapshot: () => run.snapshot(),
   };
 }
@@ -195,6 +198,17 @@ export class Agent {
     await Promise.all(this.loops);
     if (this.listenFd >= 0) this.closeFd(this.listenFd);
     this.listenFd = -1;
+  }
+
+  /** Before this process exits with containers still running: every supervised tree answers what it holds. */
+  handBackAll(): void {
+    for (const e of this.entries.values()) {
+      try {
+        e.tree.handBack?.();
+      } catch (err) {
+        this.log.warn({ err, instance: e.instance }, 'could not hand back pending notifications');
+      }
+    }
   }
 
   /** Status socket files of the running instances (removed when the agent process exits abruptly). */

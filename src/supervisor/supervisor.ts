@@ -195,6 +195,7 @@ export class Supervisor {
       this.deps.needsPeek &&
       !isNameDecided(known) &&
       this.deps.needsMoreBytes?.(ev.bytes) &&
+      ev.peerClosed !== true &&
       ev.waitedMs < (this.deps.firstByteTimeoutMs ?? 0)
     ) {
       this.stats.morePeeks++;
@@ -226,12 +227,13 @@ export class Supervisor {
     this.deps.respond(ev.id, true);
   }
 
-  /** A process forks with a fresh accept behind it: record the connections it
-   * holds so the child that inherits one is known (fork-after-accept). */
+  /** A process forked with a fresh accept behind it: record the connections it
+   * still holds so the child that inherits one is known (fork-after-accept).
+   * The fork was not held: the child is classified at its own first read anyway. */
   private onFork(ev: Extract<LoopEvent, { kind: 'fork' }>): void {
     try {
       if (ev.accepts !== undefined) this.tables.setAccepts(ev.pid, ev.accepts);
-      if (!ev.needsVerdict) return;
+      if (!ev.needsVerdict && !ev.afterAccept) return;
       // A tenant's process may hold thousands of sockets: never scan them.
       if (this.tables.process(ev.pid)?.tenant) return;
       for (const c of this.deps.connectionsOf(ev.pid)) {
