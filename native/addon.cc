@@ -217,6 +217,9 @@ class Loop : public Napi::ObjectWrap<Loop> {
           opts.accept.default_group >= n)
         throw Napi::RangeError::New(env, "serverGroup and defaultGroup must index groups");
       mover = std::make_unique<CgroupMover>(std::move(procs));
+    } else if (o.Get("vhostTable").IsObject()) {
+      // read mode: the listener rules say which first reads are worth waiting for
+      table = std::make_unique<VhostTable>(ParseVhostTableSpec(env, o.Get("vhostTable")));
     }
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "vhqos-notify", 0, 1);
     auto tsfn = tsfn_;

@@ -10,22 +10,25 @@
 namespace vhqos {
 
 // Why each syscall is trapped (the supervisor's lineage tables, patent FIG. 2-6):
-//   accept, accept4           a process takes a connection (channel table, counters)
-//   clone, clone3, fork, vfork a process makes a child that inherits connections (parent->child table)
-//   dup, dup2, dup3, fcntl    an fd is copied, e.g. inetd's dup2(conn, 0) (fd copy table);
-//                             fcntl only for F_DUPFD / F_DUPFD_CLOEXEC
-//   read, readv, recvfrom, recvmsg  the first read of a connection: classify it and move
-//                             the process into its vhost's cgroup *before* the data is read
-//   close, close_range        reset the read flags of an fd (its number may be reused)
-//   execve, execveat          exec closes CLOEXEC fds and replaces the program: reset read flags
+//   accept, accept4           a process takes a connection: at accept (default mode) vhqos
+//                             performs it, classifies and hands the connection over
+//   dup, dup2, dup3, fcntl    read mode: an fd is copied, e.g. inetd's dup2(conn, 0) (fd copy
+//                             table); fcntl only for F_DUPFD / F_DUPFD_CLOEXEC
+//   read, readv, recvfrom, recvmsg  read mode: the first read of a connection: classify it and
+//                             move the process into its vhost's cgroup *before* the data is read
+//   close, close_range        read mode: reset the read flags of an fd (its number may be reused)
+//   execve, execveat          read mode: exec closes CLOEXEC fds and replaces the program
+// The fork family is never trapped: a trapped syscall can be interrupted by a
+// signal while it waits for the supervisor, and a fork that returns EINTR
+// (which it never does without vhqos) makes servers drop connections
+// (vsftpd, xinetd). New processes are found at their first trapped syscall,
+// with their parent from /proc.
 namespace {
-const char* const kReadSet[] = {
-    "accept", "accept4", "clone", "clone3", "fork",  "vfork", "dup",   "dup2",  "dup3",
-    "read",   "readv",   "recvfrom", "recvmsg", "close", "close_range", "execve", "execveat"};
-// Classification at accept: accept is where the connection is classified and
-// handed over; the fork family and exec keep the lineage tables (and tell
-// which processes tenant code created). Reads, closes and dups are not trapped.
-const char* const kAcceptSet[] = {"accept", "accept4", "clone", "clone3", "fork", "vfork", "execve", "execveat"};
+const char* const kReadSet[] = {"accept", "accept4", "dup",   "dup2",        "dup3",   "read",    "readv",
+                                "recvfrom", "recvmsg", "close", "close_range", "execve", "execveat"};
+// Classification at accept: only accept, where the connection is classified
+// and handed over. Reads, closes, dups, forks and execs run untouched.
+const char* const kAcceptSet[] = {"accept", "accept4"};
 }  // namespace
 
 TrappedSyscalls trapped_syscalls(TrapSet set) {

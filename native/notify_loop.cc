@@ -317,6 +317,9 @@ bool NotifyLoop::resolve_task(pid_t tid, pid_t* tgid) {
       if (opts_.classify_at != ClassifyAt::Accept) {
         // read mode: policy tracks groups and decides what is a tenant's
       } else if (parent != procs_.end()) {
+        // Forks are not trapped: the parent's group now stands for its group
+        // at the fork (a server process only moves when it is handed a
+        // connection, and the children of one that serves are a tenant's anyway).
         Proc& pp = parent->second;
         child.group = pp.group_at_fork >= 0 ? pp.group_at_fork : pp.group;
         child.tenant = pp.tenant || (child.group >= 0 && child.group != opts_.accept.server_group);
@@ -389,7 +392,17 @@ void NotifyLoop::inspect_read(struct seccomp_notif& n, pid_t tgid, int fd, const
     p.accept_pending = false;
     ev->accepts = p.accepts;
   }
-  if (opts_.peek) {
+  // A listener classified by address only (a server-speaks-first protocol):
+  // nothing to wait for or peek at.
+  bool names = opts_.peek;
+  if (names && table_) {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(local, reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+        table_->mode_for(reinterpret_cast<sockaddr*>(&ss), len) == ListenerMode::Address)
+      names = false;
+  }
+  if (names) {
     ssize_t r = peek_bytes(local, ev->bytes, opts_.peek_bytes);
     ev->peek_result = static_cast<int>(r);
     if (r == -EAGAIN && !facts.nonblocking) {

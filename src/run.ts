@@ -199,10 +199,10 @@ export class SupervisedRun {
         firstByteTimeoutMs: config.options.firstByteTimeoutMs,
         peekBytes: config.options.peekBytes,
         peek: needsPeek(config),
+        vhostTable: vhostTableSpec(config),
         ...(this.classifyAt === 'accept'
           ? {
               classifyAt: 'accept' as const,
-              vhostTable: vhostTableSpec(config),
               groups: groupNames.map((g) => this.cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
               defaultGroup: groupNames.indexOf(DEFAULT_GROUP),
               serverGroup: groupNames.indexOf(SERVER_GROUP),

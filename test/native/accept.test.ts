@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadNative, type HandOver, type LoopEvent, type NativeLoop, type VhostTableSpec } from '../../src/native';
 import { CgroupManager } from '../../src/cgroup';
+import { VHQOS_NOTIFY_SYSCALLS } from '../../src/oci/seccomp-transform';
 import { reap } from '../../src/reap';
 import { parseCgroupBody, servedBy } from '../helpers/client';
 import { repoRoot } from '../helpers/paths';
@@ -202,8 +203,8 @@ test.serial('each connection is classified at accept and served from its vhost c
       ],
     );
     t.true(srv.handovers.every((h) => h.inode > 0 && h.peer.port > 0));
-    // Only accept, the fork family and exec are trapped: no read ever reached the loop.
-    t.false(srv.events.some((e) => e.kind === 'read'));
+    // Only accept is trapped: no read, fork or exec ever reached the loop.
+    t.false(srv.events.some((e) => e.kind === 'read' || e.kind === 'fork' || e.kind === 'exec'));
   } finally {
     await srv.stop();
   }
@@ -290,9 +291,12 @@ test.serial('tenant code is never classified: a worker\'s child that accepts on 
   }
 });
 
-test.serial('trap sets: accept mode traps only accept, the fork family and exec', (t) => {
-  t.deepEqual(native.trappedSyscalls.accept, ['accept', 'accept4', 'clone', 'clone3', 'fork', 'vfork', 'execve', 'execveat']);
+test.serial('trap sets: accept mode traps only accept; no mode traps the fork family; containers get the read set', (t) => {
+  t.deepEqual(native.trappedSyscalls.accept, ['accept', 'accept4']);
   t.true(native.trappedSyscalls.read.includes('read'));
   t.true(native.trappedSyscalls.read.includes('fcntl'));
-  t.false(native.trappedSyscalls.accept!.includes('read'));
+  for (const set of [native.trappedSyscalls.read, native.trappedSyscalls.accept])
+    for (const f of ['clone', 'clone3', 'fork', 'vfork']) t.false(set.includes(f), f);
+  // One list: the OCI profile transformation sends containers exactly the read set.
+  t.deepEqual([...VHQOS_NOTIFY_SYSCALLS].sort(), [...native.trappedSyscalls.read].sort());
 });

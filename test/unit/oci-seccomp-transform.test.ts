@@ -104,36 +104,36 @@ test('property: a wrong transformation is caught (the check can fail)', (t) => {
     syscalls: [...(docker.syscalls ?? []), { names: [...VHQOS_NOTIFY_SYSCALLS] as [string, ...string[]], action: 'SCMP_ACT_NOTIFY' }],
   };
   const bad: string[] = [];
-  for (const name of ['clone', 'clone3', 'fcntl']) {
+  for (const name of ['fcntl', 'accept4']) {
     for (const args of argumentVectors(name, [docker])) {
       const want = mapExpected(evaluateSeccomp(docker, name, args), name, args, new Set());
       if (show(evaluateSeccomp(naive, name, args)) !== show(want)) bad.push(name);
     }
   }
   // naive appends after docker's unconditional ALLOW: fcntl stays ALLOW for
-  // F_DUPFD. clone3 gets no NOTIFY either: libseccomp keeps the first
-  // unconditional rule. The conditional clone rule gets cleared: widened.
-  t.true(bad.includes('clone'));
+  // F_DUPFD (libseccomp keeps the first unconditional rule), and so does accept4.
   t.true(bad.includes('fcntl'));
+  t.true(bad.includes('accept4'));
 });
 
 // ---------------------------------------------------------------------------
 // the real profiles, spelled out
 
-test('docker: clone keeps its flags mask, clone3 stays ERRNO(ENOSYS), write is not notified', (t) => {
+test('docker: the fork family is left exactly as the profile has it (clone keeps its flags mask), write is not notified', (t) => {
   const docker = capturedProfiles()['docker 20.10.24'];
   const r = addNotifyWithReport(docker, OPTS);
   const out = r.seccomp;
   const clone = out.syscalls!.filter((s) => s.names.includes('clone'));
   t.is(clone.length, 1);
-  t.is(clone[0].action, 'SCMP_ACT_NOTIFY');
+  t.is(clone[0].action, 'SCMP_ACT_ALLOW');
   t.deepEqual(clone[0].args, [{ index: 0, value: 2114060288, op: 'SCMP_CMP_MASKED_EQ' }]);
   const CLONE_NEWUSER = 0x10000000n;
-  t.is(show(evaluateSeccomp(out, 'clone', [0x3d0f00n])), 'NOTIFY'); // pthread_create's flags
-  t.is(show(evaluateSeccomp(out, 'clone', [0x1200011n])), 'NOTIFY'); // fork()'s flags
+  t.is(show(evaluateSeccomp(out, 'clone', [0x3d0f00n])), 'ALLOW'); // pthread_create's flags
+  t.is(show(evaluateSeccomp(out, 'clone', [0x1200011n])), 'ALLOW'); // fork()'s flags
   t.is(show(evaluateSeccomp(out, 'clone', [CLONE_NEWUSER])), 'ERRNO(1)');
   t.is(show(evaluateSeccomp(out, 'clone3', [])), 'ERRNO(38)');
-  t.deepEqual(r.skipped.map((s) => s.syscall), ['clone3']);
+  t.deepEqual(r.skipped.map((s) => s.syscall), []);
+  t.is(show(evaluateSeccomp(out, 'accept4', [3n, 0n, 0n, 0x80800n])), 'NOTIFY');
   t.is(show(evaluateSeccomp(out, 'write', [])), 'ALLOW');
   t.is(show(evaluateSeccomp(out, 'openat', [])), 'ALLOW');
   t.is(show(evaluateSeccomp(out, 'fcntl', [3n, 0n])), 'NOTIFY');
@@ -218,7 +218,7 @@ test('allow-default profile: conditional denials are complemented, never overrid
   const r = addNotifyWithReport(p, OPTS);
   const ev = (n: string, ...a: bigint[]) => show(evaluateSeccomp(r.seccomp, n, a));
   t.is(ev('clone', 0x10000000n), 'ERRNO(1)');
-  t.is(ev('clone', 0x3d0f00n), 'NOTIFY');
+  t.is(ev('clone', 0x3d0f00n), 'ALLOW', 'the fork family is never notified');
   t.is(ev('clone3'), 'ERRNO(38)');
   t.is(ev('fcntl', 3n, 1030n), 'ERRNO(1)');
   t.is(ev('fcntl', 3n, 0n), 'NOTIFY');
@@ -229,7 +229,7 @@ test('allow-default profile: conditional denials are complemented, never overrid
   t.is(ev('accept4'), 'LOG');
   t.is(ev('recvfrom', 3n), 'ERRNO(1)');
   t.is(ev('recvfrom', 4n), 'ALLOW', 'two conditional denials: left alone');
-  t.deepEqual(r.skipped.map((s) => s.syscall).sort(), ['accept4', 'clone3', 'recvfrom']);
+  t.deepEqual(r.skipped.map((s) => s.syscall).sort(), ['accept4', 'recvfrom']);
   t.regex(r.skipped.find((s) => s.syscall === 'recvfrom')!.reason, /conditional/);
   t.is(ev('dup3'), 'NOTIFY');
 });
@@ -238,7 +238,7 @@ test('deny-default profile: what is reported as skipped is what stays denied', (
   const p = syntheticProfiles()['deny-default, conditional allows']!;
   const r = addNotifyWithReport(p, OPTS);
   const ev = (n: string, ...a: bigint[]) => show(evaluateSeccomp(r.seccomp, n, a));
-  t.deepEqual(r.skipped.map((s) => s.syscall).sort(), ['accept', 'clone', 'clone3', 'close_range', 'dup', 'dup3', 'execve', 'fork', 'readv', 'recvfrom', 'vfork']);
+  t.deepEqual(r.skipped.map((s) => s.syscall).sort(), ['accept', 'close_range', 'dup', 'dup3', 'execve', 'readv', 'recvfrom']);
   t.is(ev('execveat'), 'NOTIFY');
   t.regex(r.skipped.find((s) => s.syscall === 'execve')!.reason, /always ERRNO\(13\)/);
   t.is(ev('execve'), 'ERRNO(13)');
@@ -277,6 +277,7 @@ test('wantsNotify helper matches the spec of the issue', (t) => {
   t.true(wantsNotify('fcntl', [0n, 0n]));
   t.true(wantsNotify('fcntl', [0n, 1030n]));
   t.false(wantsNotify('fcntl', [0n, 1n]));
-  t.true(wantsNotify('clone3', []));
+  t.false(wantsNotify('clone3', []), 'the fork family is never notified');
+  t.true(wantsNotify('accept4', []));
   t.false(wantsNotify('write', []));
 });
