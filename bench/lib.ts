@@ -531,16 +531,8 @@ export function schedCounters(procPath: string): { migrations: number; voluntary
   }
 }
 
-export interface LoopStats {
-  notifications: number;
-  fast: number;
-  quietInspections: number;
-  events: number;
-  verdicts: number;
-  timeouts: number;
-  parked: number;
-  sendErrors: number;
-}
+export type { LoopStats } from '../src/native';
+import type { LoopStats } from '../src/native';
 
 /** `vhqos status --json --instance NAME`: the instance's snapshot (first element). */
 export async function vhqosStatus(instance: string): Promise<{ loop: LoopStats; policy: Record<string, number>; vhosts: { name: string; connections: number; moves: number; cpuUsageUsec?: number }[] } | null> {
@@ -558,12 +550,13 @@ export async function vhqosStatus(instance: string): Promise<{ loop: LoopStats; 
   }
 }
 
-export function diffLoop(a: LoopStats, b: LoopStats): LoopStats {
-  const out = {} as LoopStats;
-  for (const k of Object.keys(b) as (keyof LoopStats)[]) {
-    if (typeof b[k] === 'number') out[k] = (b[k] as number) - ((a[k] as number) ?? 0);
+/** The loop's counters between two snapshots (counters only; running and the accept block as of b). */
+export function diffLoop(a: Partial<LoopStats>, b: LoopStats): LoopStats {
+  const out: Record<string, unknown> = { ...b };
+  for (const [k, v] of Object.entries(b)) {
+    if (typeof v === 'number') out[k] = v - (((a as Record<string, unknown>)[k] as number | undefined) ?? 0);
   }
-  return out;
+  return out as unknown as LoopStats;
 }
 
 // ---------------------------------------------------------------- numbers and tables
