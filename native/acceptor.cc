@@ -1,3 +1,6 @@
+// One concept, the dispatcher of classification at accept (listeners, parked
+// accepts, held and waiting connections, the move worker, wake-ups): longer
+// than the other units because these share one state and one thread model.
 #include "acceptor.h"
 
 #include <fcntl.h>

@@ -137,6 +137,7 @@ class NotifyLoop : public AcceptorHost {
   void wake() override;
   void report(std::vector<HandOver>&& batch) override;
   void handle_accept_mode(struct seccomp_notif& n, int kind, pid_t tgid);
+  void handle_read_mode(struct seccomp_notif& n, int kind, pid_t tgid, const char* name);
   void sweep_timeouts();
   int next_timeout_ms();
 

@@ -29,13 +29,15 @@ export function checkRows(f: Features | Error, cg: CgroupDetection | Error, uid:
     r('pidfd_getfd', f.pidfdGetfd, true, 'inspects the server\'s sockets', 'needs Linux >= 5.6');
     r('SYNC_WAKE_UP', f.syncWakeup, false, 'fast notification round trips (~10x cheaper)', 'needs Linux >= 6.6: every trapped syscall costs ~17 us instead of ~2 us');
     r('WAIT_KILLABLE_RECV', f.waitKillableRecv, false, 'available (not needed)', 'not available (not needed)');
-    r('ADDFD_FLAG_SEND', f.addfdSend, false, 'available (not needed)', 'not available (not needed)');
+    r('ADDFD_FLAG_SEND', f.addfdSend, false, 'classification at accept (the default) works',
+      'needs Linux >= 5.14: vhqos classifies at the first read instead (more trapped syscalls per request)');
   }
   if (cg instanceof Error) {
     rows.push({ item: 'cgroups', ok: false, required: true, detail: cg.message });
   } else if (cg.version === 2) {
     const have = cg.v2?.controllers ?? [];
     rows.push({ item: 'cgroups', ok: true, required: true, detail: `v2 at ${cg.v2?.mountPoint}` });
+    if (cg.v2) rows.push(favordynmodsRow([cg.v2]));
     for (const c of V2_USED)
       rows.push({ item: `  controller ${c}`, ok: have.includes(c), required: c === 'cpu', detail: have.includes(c) ? 'available' : `not enabled at the root: ${c} settings will be reported and ignored` });
   } else {
@@ -45,8 +47,24 @@ export function checkRows(f: Features | Error, cg: CgroupDetection | Error, uid:
       const h = cg.v1.find((x) => x.controllers.includes(c));
       rows.push({ item: `  controller ${c}`, ok: !!h, required: c === 'cpu', detail: h ? `at ${h.mountPoint}` : `not mounted: ${c} settings will be reported and ignored` });
     }
+    rows.push(favordynmodsRow(cg.v1.filter((h) => h.controllers.some((c) => V1_USED.includes(c)))));
   }
   return rows;
+}
+
+/** Whether the hierarchies vhqos moves processes in are mounted with favordynmods (reported, never changed). */
+function favordynmodsRow(hs: { mountPoint: string; favordynmods?: boolean }[]): CheckRow {
+  const on = hs.filter((h) => h.favordynmods);
+  const ok = hs.length > 0 && on.length === hs.length;
+  return {
+    item: 'cgroup favordynmods',
+    ok,
+    required: false,
+    detail: ok
+      ? 'on: a move does not wait for an RCU grace period (fork and exit are slower system-wide)'
+      : `off${on.length ? ` (on for ${on.map((h) => h.mountPoint).join(', ')})` : ''}: a move after an idle spell waits ~8 ms for an RCU grace period ` +
+        '(vhqos moves off its loop and prefers processes already in place); mounting with favordynmods is the operator\'s choice',
+  };
 }
 
 export function checkCommand(opts: { json: boolean }): number {
