@@ -42,6 +42,8 @@ interface Sample {
   requests: number;
   busy: number;
   supervisorCpuMs?: number;
+  /** Of which the JS main thread. */
+  supervisorJsMs?: number;
   handovers?: number;
   moves?: number;
   vhostMoves?: number;
@@ -139,7 +141,10 @@ async function main(): Promise<void> {
         const cpu1 = p ? threadCpuMs(p.pid) : null;
         const st1 = p ? await vhqosStatus(p.instance) : null;
         const s: Sample = { variant: v, mode, rps: w.rps, requests: w.requests, busy: busyPct(sys0, sys1), errors: w.errors };
-        if (cpu0 && cpu1) s.supervisorCpuMs = cpu1.main + cpu1.others - cpu0.main - cpu0.others;
+        if (cpu0 && cpu1) {
+          s.supervisorCpuMs = cpu1.main + cpu1.others - cpu0.main - cpu0.others;
+          s.supervisorJsMs = cpu1.main - cpu0.main;
+        }
         if (st0 && st1) {
           const a0 = st0.loop.accept as AcceptStats | undefined, a1 = st1.loop.accept as AcceptStats | undefined;
           if (a0 && a1) {
@@ -171,6 +176,7 @@ async function main(): Promise<void> {
       const q = median(ss.map((s) => s.rps));
       const conns = ss.reduce((x, s) => x + (mode === 'close' ? s.requests : (s.vhostConnections ?? 0)), 0);
       const cpu = ss.reduce((x, s) => x + (s.supervisorCpuMs ?? 0), 0);
+      const js = ss.reduce((x, s) => x + (s.supervisorJsMs ?? 0), 0);
       const moves = ss.reduce((x, s) => x + (v === 'accept' ? (s.moves ?? 0) : (s.vhostMoves ?? 0)), 0);
       const target = mode === 'close' ? 0.9 : 0.97;
       rows.push([
@@ -179,7 +185,7 @@ async function main(): Promise<void> {
         fmt(q, 0),
         `${fmt(q / b)}×`,
         v === 'accept' ? goal(q / b >= target) + ` (≥ ${target}×)` : '',
-        conns ? fmt((cpu * 1000) / conns, 1) : '-',
+        conns ? `${fmt((cpu * 1000) / conns, 1)} (JS ${fmt((js * 1000) / conns, 1)})` : '-',
         v === 'accept' && mode === 'close' && conns ? goal((cpu * 1000) / conns <= 10) + ' (≤ 10)' : '',
         conns ? fmt(moves / conns, 3) : '-',
         v === 'accept' && mode === 'close' && conns ? goal(moves / conns <= 0.2) + ' (≤ 0.2)' : '',
@@ -188,7 +194,7 @@ async function main(): Promise<void> {
     }
   }
   printTable(
-    ['mode variant (median req/s)', 'bare', 'vhqos', 'ratio', 'goal', 'supervisor CPU µs/conn', 'goal', 'moves/conn', 'goal', 'machine busy'],
+    ['mode variant (median req/s)', 'bare', 'vhqos', 'ratio', 'goal', 'supervisor CPU µs/conn (JS thread)', 'goal', 'moves/conn', 'goal', 'machine busy'],
     rows,
   );
   const a = finals.accept?.loop.accept as AcceptStats | undefined;

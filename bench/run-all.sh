@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the vhqos benchmarks one after another and prints their tables:
-#   fastpath, apache, qos (fixture CGI, 2 rounds), qos --cgi c (lean CGI, 1 round)
-# The full output is also saved in bench/results/latest.txt. About 5 minutes.
+#   fastpath, accept (bare vs classifyAt accept vs read), apache, qos (fixture CGI, 2 rounds), qos --cgi c (lean CGI, 1 round)
+# The full output is also saved in bench/results/latest.txt. About 10 minutes.
 # Needs root, wrk, apache2, cc (with static libc for bench/burn-cgi.c).
 #   bench/run-all.sh            # builds first (node-gyp build, tsc, assets)
 #   NO_BUILD=1 bench/run-all.sh # use dist/ as it is
@@ -18,7 +18,7 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
   npx tsc -p tsconfig.json | grep -E '^bench/' >&2
   node scripts/copy-assets.js || { echo "run-all: copy-assets failed" >&2; exit 1; }
 fi
-for f in fastpath apache qos; do
+for f in fastpath accept apache qos; do
   [ -f "dist/bench/$f.js" ] || { echo "run-all: dist/bench/$f.js missing: build with npx tsc -p tsconfig.json" >&2; exit 1; }
 done
 mkdir -p bench/results
@@ -37,6 +37,7 @@ run() {
   fi
 }
 run dist/bench/fastpath.js
+run dist/bench/accept.js
 run dist/bench/apache.js
 run dist/bench/qos.js
 run dist/bench/qos.js --cgi c --rounds "${BENCH_ROUNDS:-1}"

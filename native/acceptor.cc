@@ -58,7 +58,10 @@ bool is_tcp_listener(int fd, uint64_t* inode, bool* nonblocking) {
   return true;
 }
 
-constexpr size_t kBatchMax = 64;
+// Policy gets at most kBatchMax hand-overs per kBatchMs (the most recent):
+// the tables it keeps are bounded anyway, and exact counts are native
+// (per group connections and moves), so JS costs nothing per connection.
+constexpr size_t kBatchMax = 32;
 constexpr int kBatchMs = 20;
 constexpr size_t kMaxListenerFdsPerProc = 32;
 // How long a connection waits for a process to come back to accept by itself
@@ -66,6 +69,8 @@ constexpr size_t kMaxListenerFdsPerProc = 32;
 // often it tries again.
 constexpr int kWakeGraceMs = 30, kWakeRetryMs = 250;
 constexpr size_t kMaxWakers = 4;
+// Hand-overs in flight at once: each waits for its target to run.
+constexpr int kWorkers = 4;
 
 }  // namespace
 
@@ -74,7 +79,10 @@ Acceptor::Acceptor(int notify_fd, int epfd, uint64_t held_tag, uint64_t listener
     : notify_fd_(notify_fd), epfd_(epfd), held_tag_(held_tag), listener_tag_(listener_tag), opts_(opts),
       table_(std::move(table)), mover_(std::move(mover)), host_(host) {
   peek_buf_.resize(std::max(opts_.peek_bytes, 1));
-  worker_ = std::thread([this] { worker(); });
+  stats_.group_connections.assign(mover_->groups(), 0);
+  stats_.group_moves.assign(mover_->groups(), 0);
+  self_ = getpid();
+  for (int i = 0; i < kWorkers; i++) workers_.emplace_back([this] { worker(); });
 }
 
 Acceptor::~Acceptor() {
@@ -83,7 +91,8 @@ Acceptor::~Acceptor() {
     wstop_ = true;
   }
   wcv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  for (auto& w : workers_)
+    if (w.joinable()) w.join();
   for (auto& [seq, c] : held_) close(c.fd);
   for (auto& [ino, l] : listeners_) {
     for (auto& c : l.waiting) close(c.fd);
@@ -100,7 +109,7 @@ uint64_t Acceptor::listener_of(pid_t tgid, int fd) {
   auto& pl = proc_listeners_[tgid];
   for (size_t i = 0; i < pl.fds.size(); i++) {
     if (pl.fds[i].first != fd) continue;
-    if (same_file(getpid(), pl.copies[i], tgid, fd)) return pl.fds[i].second;
+    if (same_file(self_, pl.copies[i], tgid, fd)) return pl.fds[i].second;
     close(pl.copies[i]);  // the number now names another file
     pl.fds.erase(pl.fds.begin() + i);
     pl.copies.erase(pl.copies.begin() + i);
@@ -416,24 +425,21 @@ void Acceptor::dispatch(Conn&& c) {
     size_t pick = pick_call(l, c.group);
     Call call = l.parked[pick];
     l.parked.erase(l.parked.begin() + pick);
-    int current = host_->group_of(call.tgid);
-    if (current != c.group && c.group >= 0 && !closing_) {
-      // A move may wait for an RCU grace period (cgroup v1: ~8 ms when
-      // idle): the worker does it and the hand-over, the loop goes on.
+    bool move = host_->group_of(call.tgid) != c.group && c.group >= 0;
+    if (!closing_) {
+      // The hand-over waits for the target to run and install the fd, and a
+      // move may wait for an RCU grace period (cgroup v1: ~8 ms when idle):
+      // workers do both, several at once, and the loop goes on.
       {
         std::lock_guard<std::mutex> g(wmu_);
-        jobs_.push_back(Job{call, std::move(c)});
+        jobs_.push_back(Job{call, std::move(c), move});
         in_flight_++;
       }
       wcv_.notify_one();
       update_arming(l);
       return;
     }
-    {
-      std::lock_guard<std::mutex> g(stats_mu_);
-      stats_.noop_moves_skipped++;
-    }
-    int r = inject(call, c);
+    int r = inject(call, c);  // shutting down: no moves, no workers
     if (r >= 0) {
       handed(call, c, false, now_us());
       update_arming(l);
@@ -447,10 +453,12 @@ void Acceptor::dispatch(Conn&& c) {
 }
 
 int Acceptor::inject(const Call& call, Conn& c) {
-  int fl = fcntl(c.fd, F_GETFL);
+  // vhqos accepted it blocking; the file's status flags are shared with the target.
   bool want_nb = call.flags & SOCK_NONBLOCK;
-  if (fl >= 0 && static_cast<bool>(fl & O_NONBLOCK) != want_nb)
-    fcntl(c.fd, F_SETFL, want_nb ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK));
+  if (want_nb != c.nonblocking) {
+    int fl = fcntl(c.fd, F_GETFL);
+    if (fl >= 0 && fcntl(c.fd, F_SETFL, want_nb ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK)) == 0) c.nonblocking = want_nb;
+  }
   bool read_memory = false;
   if (call.addr && call.addrlen) {
     // accept(2) semantics: write at most *addrlen bytes of the address, and
@@ -503,22 +511,38 @@ void Acceptor::handed(const Call& call, Conn& c, bool moved, int64_t done_us) {
   h.held_ms = c.was_held ? static_cast<uint32_t>(now_ms() - c.held_since_ms) : 0;
   close(c.fd);
   c.fd = -1;
+  std::lock_guard<std::mutex> bg(batch_mu_);  // workers and the loop both hand over
   {
     std::lock_guard<std::mutex> g(stats_mu_);
     stats_.handovers++;
+    if (c.group >= 0 && static_cast<size_t>(c.group) < stats_.group_connections.size()) {
+      stats_.group_connections[c.group]++;
+      if (moved) stats_.group_moves[c.group]++;
+    }
     // accept -> hand-over of connections whose bytes were there at once;
     // held ones wait for their client, not for vhqos.
     if (!c.was_held) (moved ? lat_moved_ : lat_).record(static_cast<uint64_t>(std::max<int64_t>(0, done_us - c.accepted_us)));
   }
   if (batch_.empty()) batch_since_ms_ = now_ms();
+  if (batch_.size() >= kBatchMax) {  // keep the most recent
+    batch_.erase(batch_.begin());
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_.unreported++;
+  }
   batch_.push_back(std::move(h));
-  if (batch_.size() >= kBatchMax) flush_batch();
 }
 
 void Acceptor::flush_batch() {
-  if (batch_.empty()) return;
   std::vector<HandOver> out;
-  out.swap(batch_);
+  {
+    std::lock_guard<std::mutex> bg(batch_mu_);
+    if (batch_.empty()) return;
+    out.swap(batch_);
+  }
+  {
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_.reported += out.size();
+  }
   host_->report(std::move(out));
 }
 
@@ -589,38 +613,39 @@ void Acceptor::worker() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    int mr = mover_->move(job.call.tgid, job.conn.group);
-    {
+    int mr = 0;
+    if (job.move) {
+      mr = mover_->move(job.call.tgid, job.conn.group);
       std::lock_guard<std::mutex> g(stats_mu_);
       if (mr == 0) stats_.moves++;
       else if (mr != -ESRCH) stats_.move_errors++;  // fail open: served from where it is
+    } else {
+      std::lock_guard<std::mutex> g(stats_mu_);
+      stats_.noop_moves_skipped++;
     }
-    if (mr == 0) host_->set_group(job.call.tgid, job.conn.group);
+    if (job.move && mr == 0) host_->set_group(job.call.tgid, job.conn.group);
     int r = mr == -ESRCH ? -ENOENT : inject(job.call, job.conn);
-    if (r < 0) refused(job.call, r);
+    if (r >= 0) {
+      handed(job.call, job.conn, job.move && mr == 0, now_us());
+    } else {
+      refused(job.call, r);
+    }
+    bool back = r < 0;
     {
       std::lock_guard<std::mutex> g(wmu_);
       in_flight_--;
-      if (r >= 0) {
-        done_.emplace_back(job.call, std::move(job.conn));
-      } else {
-        returned_.push_back(std::move(job.conn));
-      }
+      if (back) returned_.push_back(std::move(job.conn));
     }
-    host_->wake();
+    if (back) host_->wake();  // the loop places it again
   }
 }
 
 void Acceptor::on_wake() {
   std::deque<Conn> back;
-  std::vector<std::pair<Call, Conn>> done;
   {
     std::lock_guard<std::mutex> g(wmu_);
     back.swap(returned_);
-    done.swap(done_);
   }
-  int64_t t = now_us();
-  for (auto& [call, c] : done) handed(call, c, true, t);
   for (auto& c : back) dispatch(std::move(c));
 }
 
@@ -642,7 +667,12 @@ void Acceptor::sweep(int64_t now) {
     }
     dispatch(std::move(c));
   }
-  if (!batch_.empty() && now - batch_since_ms_ >= kBatchMs) flush_batch();
+  bool due;
+  {
+    std::lock_guard<std::mutex> bg(batch_mu_);
+    due = !batch_.empty() && now - batch_since_ms_ >= kBatchMs;
+  }
+  if (due) flush_batch();
   for (auto& [ino, l] : listeners_) {
     if (!l.wake_at || now < l.wake_at) continue;
     if (l.waiting.empty()) {
@@ -671,7 +701,10 @@ void Acceptor::publish_gauges() {
 int Acceptor::next_deadline_ms(int64_t now) const {
   int64_t next = INT64_MAX;
   for (auto& [seq, c] : held_) next = std::min(next, c.held_since_ms + opts_.first_byte_timeout_ms);
-  if (!batch_.empty()) next = std::min(next, batch_since_ms_ + kBatchMs);
+  {
+    std::lock_guard<std::mutex> bg(batch_mu_);
+    if (!batch_.empty()) next = std::min(next, batch_since_ms_ + kBatchMs);
+  }
   for (auto& [ino, l] : listeners_)
     if (l.wake_at) next = std::min(next, l.wake_at);
   if (next == INT64_MAX) return -1;
@@ -685,7 +718,8 @@ void Acceptor::shutdown() {
     wstop_ = true;
   }
   wcv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  for (auto& w : workers_)
+    if (w.joinable()) w.join();
   for (auto& job : jobs_) {  // not started: their processes get CONTINUE below
     listeners_[job.conn.listener].parked.push_back(job.call);
     returned_.push_back(std::move(job.conn));

@@ -60,6 +60,8 @@ struct AcceptStats {
   uint64_t not_listener = 0;       // accept on something vhqos does not classify: CONTINUE
   uint64_t tenant_accepts = 0;     // accepts by tenant processes: never classified
   uint64_t listeners = 0, parked_now = 0, waiting_now = 0;
+  uint64_t reported = 0, unreported = 0;  // hand-overs sent to policy / left out of a full batch
+  std::vector<uint64_t> group_connections, group_moves;  // by group index
   LatencySummary handover_us, handover_moved_us;
 };
 
@@ -112,6 +114,7 @@ class Acceptor {
     // Non-blocking listener: the accept that took this connection waits for
     // it while it is held; if the client leaves, that accept gets EAGAIN.
     uint64_t designated = 0;
+    bool nonblocking = false;  // O_NONBLOCK of the accepted file (vhqos accepts blocking)
   };
   struct Listener {
     uint64_t inode = 0;
@@ -127,9 +130,10 @@ class Acceptor {
     int64_t wake_at = 0;
     std::vector<std::pair<int, uint16_t>> wakers;  // (our client fd, its port)
   };
-  struct Job {  // for the move worker
+  struct Job {  // for the hand-over workers
     Call call;
     Conn conn;
+    bool move = false;  // into conn.group first
   };
   struct ProcListeners {  // per process: its fd numbers known to name a listener (checked with kcmp)
     std::vector<std::pair<int, uint64_t>> fds;  // fd -> listener inode (0: not one we classify)
@@ -166,7 +170,9 @@ class Acceptor {
   std::unordered_map<uint64_t, Conn> held_;           // by sequence number
   uint64_t next_held_ = 1;
   bool closing_ = false;  // shutdown: no more moves
+  pid_t self_ = 0;
   std::vector<uint8_t> peek_buf_;
+  mutable std::mutex batch_mu_;  // guards batch_, batch_since_ms_
   std::vector<HandOver> batch_;
   int64_t batch_since_ms_ = 0;
   std::mutex stats_mu_;
@@ -174,12 +180,11 @@ class Acceptor {
   LatencyHistogram lat_, lat_moved_;
 
   // Move worker.
-  std::thread worker_;
+  std::vector<std::thread> workers_;
   std::mutex wmu_;
   std::condition_variable wcv_;
   std::deque<Job> jobs_;
   std::deque<Conn> returned_;             // process gone before its hand-over: place again
-  std::vector<std::pair<Call, Conn>> done_;  // handed over by the worker: record on the loop thread
   bool wstop_ = false;
   int in_flight_ = 0;
 };

@@ -197,6 +197,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
     opts.first_byte_timeout_ms = num("firstByteTimeoutMs", opts.first_byte_timeout_ms);
     opts.peek_bytes = num("peekBytes", opts.peek_bytes);
     opts.peek = !o.Has("peek") || o.Get("peek").ToBoolean();
+    if (o.Get("syncWakeup").IsBoolean()) opts.sync_wakeup = o.Get("syncWakeup").ToBoolean() ? 1 : 0;
     std::unique_ptr<VhostTable> table;
     std::unique_ptr<CgroupMover> mover;
     if (o.Has("classifyAt") && o.Get("classifyAt").ToString().Utf8Value() == "accept") {
@@ -320,6 +321,15 @@ class Loop : public Napi::ObjectWrap<Loop> {
       y.Set("max", l.max);
       return y;
     };
+    x.Set("reported", d(a.reported));
+    x.Set("unreported", d(a.unreported));
+    auto arr = [&](const std::vector<uint64_t>& v) {
+      auto y = Napi::Array::New(info.Env(), v.size());
+      for (size_t i = 0; i < v.size(); i++) y.Set(i, d(v[i]));
+      return y;
+    };
+    x.Set("groupConnections", arr(a.group_connections));
+    x.Set("groupMoves", arr(a.group_moves));
     x.Set("handoverUs", lat(a.handover_us));
     x.Set("handoverMovedUs", lat(a.handover_moved_us));
     o.Set("accept", x);

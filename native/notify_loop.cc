@@ -49,6 +49,12 @@ int NotifyLoop::start() {
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, listener_, &e) < 0) return -errno;
   e.data.u64 = kTagEvent;
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &e) < 0) return -errno;
+  if (opts_.sync_wakeup >= 0) {
+    // Off at accept: a hand-over would run the woken server process on the
+    // loop's CPU, stacking the whole server on one CPU behind the loop.
+    __u64 flags = opts_.sync_wakeup ? SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP : 0;
+    ioctl(listener_, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags);
+  }
   if (opts_.classify_at == ClassifyAt::Accept) {
     if (!table_ || !mover_) return -EINVAL;
     acceptor_ = std::make_unique<Acceptor>(listener_, epfd_, kTagHeld, kTagServerListener, opts_.accept,

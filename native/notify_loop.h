@@ -31,6 +31,7 @@ struct LoopOptions {
   int peek_bytes = 4096;
   bool peek = true;                  // false: address-only config, no need to look
   AcceptOptions accept;              // classify_at == Accept
+  int sync_wakeup = -1;              // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: 1 on, 0 off, -1 as it is
 };
 
 // What policy answers to a notification it was asked about.

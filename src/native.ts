@@ -85,6 +85,12 @@ export interface AcceptStats {
   listeners: number;
   parkedNow: number;
   waitingNow: number;
+  /** Hand-overs reported to policy (a sample: at most 32 per 20 ms), and those left out. */
+  reported: number;
+  unreported: number;
+  /** Exact per group (index as in LoopOptions.groups): connections handed over, and of them moved first. */
+  groupConnections: number[];
+  groupMoves: number[];
   /** Accept → hand-over, µs, of connections whose first bytes were there (no move / with a move). */
   handoverUs: LatencySummary;
   handoverMovedUs: LatencySummary;
@@ -110,6 +116,8 @@ export interface LoopOptions {
   peekBytes?: number;
   peek?: boolean;
   classifyAt?: 'accept' | 'read';
+  /** Set SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP on (true) or off (false); absent: leave as it is. */
+  syncWakeup?: boolean;
   /** accept: the compiled vhost table (vhost i = group i). */
   vhostTable?: VhostTableSpec;
   /** accept: per group, its cgroup.procs files (one per hierarchy). */

@@ -203,6 +203,9 @@ export class SupervisedRun {
         ...(this.classifyAt === 'accept'
           ? {
               classifyAt: 'accept' as const,
+              // One trap per connection: SYNC_WAKE_UP's cheaper round trip buys little,
+              // and it would run every woken server process on the loop's CPU.
+              syncWakeup: false,
               groups: groupNames.map((g) => this.cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
               defaultGroup: groupNames.indexOf(DEFAULT_GROUP),
               serverGroup: groupNames.indexOf(SERVER_GROUP),
@@ -328,7 +331,14 @@ export class SupervisedRun {
 
   snapshot(): StatusSnapshot {
     const { config } = this.opts;
-    const counts = this.supervisor.counters;
+    // Accept mode: exact counts from the loop; read mode: policy's own.
+    const accept = this.classifyAt === 'accept' ? this.loop.stats().accept : undefined;
+    const groupIndex = new Map([...this.opts.config.vhosts.map((v) => v.name), DEFAULT_GROUP, SERVER_GROUP].map((n, i) => [n, i]));
+    const counts = new Map(
+      accept
+        ? [...groupIndex].map(([n, i]) => [n, { connections: accept.groupConnections[i] ?? 0, moves: accept.groupMoves[i] ?? 0 }])
+        : this.supervisor.counters,
+    );
     const groupRow = (name: string, hosts: string[], addresses: string[]) => {
       let usage: { cpuUsageUsec?: number; memoryBytes?: number; pids: number[] } = { pids: [] };
       try {

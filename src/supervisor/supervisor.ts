@@ -138,7 +138,10 @@ export class Supervisor {
     }
   }
 
-  /** Accept mode: the loop classified, placed and handed over a connection; keep the tables and counters. */
+  /**
+   * Accept mode: the loop classified, placed and handed over a connection
+   * (a sample of them under load: exact counts are the loop's, per group).
+   */
   private onHandOver(h: HandOver): void {
     const names = this.deps.groupNames ?? [];
     const group = names[h.group] ?? DEFAULT_GROUP;
@@ -154,9 +157,6 @@ export class Supervisor {
       by: h.by,
       detail: h.detail,
     });
-    const c = this.count(vhost);
-    c.connections++;
-    if (h.moved) c.moves++;
     if (!this.tables.process(h.pid)) this.tables.addProcess(h.pid, 0, group);
     else this.tables.setGroup(h.pid, group);
   }
