@@ -54,6 +54,8 @@ let work = '';
 let rootfs: Rootfs;
 let agent: AgentProcess;
 let site = '';
+/** The same site classified at the first read (runc runs in both modes; podman and docker with the default). */
+let siteRead = '';
 let runDir = '';
 const tag = `vhqos-ct-${process.pid}`;
 
@@ -63,6 +65,8 @@ test.before(async () => {
   rootfs = await buildRootfs(work);
   site = path.join(work, 'site.yaml');
   fs.writeFileSync(site, SITE);
+  siteRead = path.join(work, 'site-read.yaml');
+  fs.writeFileSync(siteRead, `${SITE}options:\n  classifyAt: read\n`);
   runDir = path.join(work, 'run');
   agent = new AgentProcess(path.join(work, 'agent', 'agent.sock'), runDir);
   await agent.start();
@@ -198,15 +202,17 @@ const runc = (args: string[], timeoutMs = 30000) => run('runc', ['--root', runcR
 const runcRun = (b: Bundle, id: string) =>
   run('runc', ['--root', runcRoot(), 'run', '-d', '--bundle', b.dir, id], { timeoutMs: 30000, outputFile: path.join(work, `runc-${id}.out`) });
 
-test.serial('runc: a bundle prepared by vhqos serves two vhosts from two cgroups inside the container\'s cgroup; exec and status work; kill cleans up', async (t) => {
+for (const mode of ['accept', 'read'] as const) {
+test.serial(`[${mode}] runc: a bundle prepared by vhqos serves two vhosts from two cgroups inside the container's cgroup; exec and status work; kill cleans up`, async (t) => {
   if (unavailable(t, ['runc'])) return;
-  const id = `vq-runc-${process.pid}`;
+  const id = `vq-runc-${mode}-${process.pid}`;
   const port = await pickPort(['127.0.0.1'], 19000, 19999);
-  const b = await runcBundle(id, port, site);
+  const b = await runcBundle(id, port, mode === 'read' ? siteRead : site);
   try {
     const r = await runcRun(b, id);
     t.is(r.code, 0, `runc run: ${r.stderr}`);
     await assertVhostsServed(t, port, b.cgroupsPath, id);
+    t.is(agent.find(/server started under vhqos/, id)[0]?.classifyAt, mode, 'the container is classified in the configured mode');
 
     // vhqos status finds the container's instance through its socket in the run dir
     const st = await vhqosStatus(['--instance', id]);
@@ -241,6 +247,7 @@ test.serial('runc: a bundle prepared by vhqos serves two vhosts from two cgroups
     await runc(['delete', '-f', id]);
   }
 });
+}
 
 test.serial('runc: a container the agent will not supervise (missing config) fails promptly with an error; none is left behind', async (t) => {
   if (unavailable(t, ['runc'])) return;

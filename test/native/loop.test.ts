@@ -245,3 +245,45 @@ test('the shipped prebuild has the same surface as the addon built from these so
   const proto = (m: Record<string, unknown>) => Object.getOwnPropertyNames((m.Loop as { prototype: object }).prototype).sort();
   t.deepEqual(proto(shipped), proto(built));
 });
+
+test('a client that closes with its request cut short is decided at once, not after the retry budget', async (t) => {
+  const srv = await server([{ delayMs: 0, data: 'GET / HTTP/1.1\r\nHo' }]); // then closes
+  const seen: Extract<LoopEvent, { kind: 'read' }>[] = [];
+  const c = runSupervised(perlClient(srv.port, 3), {
+    onEvent: (ev, loop) => {
+      if (ev.kind !== 'read') return;
+      seen.push(ev);
+      // Ask for more after 800 ms; the peer has closed, so the loop answers back now.
+      loop.respond(ev.id, seen.length === 1 ? { kind: 'peekAgain', retryMs: 800 } : { kind: 'quiet' });
+    },
+  });
+  const st = await c.done;
+  cleanup(c);
+  srv.close();
+  t.is(st.code, 0);
+  t.true(seen.length >= 2, `events: ${seen.length}`);
+  const last = seen[seen.length - 1];
+  t.true(last.peerClosed, 'the loop saw the client leave');
+  t.true(last.waitedMs < 500, `decided after ${last.waitedMs} ms, not the 800 ms asked for`);
+});
+
+test('a blocking first read never outlasts the socket\'s own SO_RCVTIMEO: it fails with EAGAIN on time', async (t) => {
+  const srv = await server([{ delayMs: 5000, data: 'late' }]); // silent for longer than both budgets
+  const client = [
+    PERL,
+    '-MIO::Socket::INET',
+    '-MSocket',
+    '-MTime::HiRes=time',
+    '-e',
+    `my $s = IO::Socket::INET->new("127.0.0.1:${srv.port}") or die; setsockopt($s, SOL_SOCKET, SO_RCVTIMEO, pack("l!l!", 1, 0)) or die; ` +
+      `my $t0 = time; my $n = sysread($s, my $b, 100); printf("%s %.2f", defined $n ? "got" : ($!{EAGAIN} ? "EAGAIN" : "err $!"), time - $t0);`,
+  ];
+  const c = runSupervised(client, { loop: { firstByteTimeoutMs: 3000 } });
+  const st = await c.done;
+  cleanup(c);
+  srv.close();
+  t.is(st.code, 0);
+  const [what, secs] = c.output().split(' ');
+  t.is(what, 'EAGAIN', c.output());
+  t.true(Number(secs) >= 0.9 && Number(secs) < 1.8, `the read timed out after ${secs} s (SO_RCVTIMEO 1 s, first-byte budget 3 s)`);
+});
