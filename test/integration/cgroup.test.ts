@@ -8,6 +8,7 @@ import { ChildProcess, spawn } from 'child_process';
 import { CgroupManager, CgroupManagerOptions, detectCgroups } from '../../src/cgroup';
 import { Hierarchy, V1_USED, parseMountinfo, type CgroupDetection } from '../../src/cgroup/detect';
 import { checkRows } from '../../src/cli/check-command';
+import { serialIf } from '../helpers/requires';
 import { planV1, planV2 } from '../../src/cgroup/settings';
 import type { ResourceSettings } from '../../src/types';
 
@@ -189,12 +190,7 @@ test('v2 setting mapping', (t) => {
 
 // --- Real cgroups ---------------------------------------------------------------
 
-test.serial('v1: setup writes shares, CFS quota, memory limits, blkio weight, pids.max and warns about memory.low', (t) => {
-  if (version !== 1) {
-    t.log(`not run: ${OTHER_ENV}`);
-    t.pass();
-    return;
-  }
+serialIf(version === 1 ? null : OTHER_ENV)('v1: setup writes shares, CFS quota, memory limits, blkio weight, pids.max and warns about memory.low', (t) => {
   const m = manager(t, { instance: unique('v1'), parent: unique('p') });
   t.is(m.version, 1);
   const { warnings } = m.setup([{ name: 'gold', resources: GOLD }, { name: 'silver', resources: SILVER }, { name: '_default', resources: {} }]);
@@ -224,12 +220,7 @@ test.serial('v1: setup writes shares, CFS quota, memory limits, blkio weight, pi
   t.false(m.groupPaths('gold').some((d) => d.includes('/cpuset/')));
 });
 
-test.serial('v2: setup enables controllers top-down and writes cpu.weight, cpu.max, memory.*, io.weight, pids.max', (t) => {
-  if (version !== 2) {
-    t.log(`not run: ${OTHER_ENV}`);
-    t.pass();
-    return;
-  }
+serialIf(version === 2 ? null : OTHER_ENV)('v2: setup enables controllers top-down and writes cpu.weight, cpu.max, memory.*, io.weight, pids.max', (t) => {
   const parent = `${unique('p')}/inner`;
   const instance = unique('v2');
   const m = manager(t, { instance, parent });

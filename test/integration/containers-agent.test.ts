@@ -3,6 +3,7 @@
 // hostile or broken input is turned away without hurting anyone, and a real
 // seccomp listener (from the addon's own spawn) handed over the way a
 // runtime does it. Runs as root (cgroups, SO_PEERCRED of another uid).
+import { serialIf } from '../helpers/requires';
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -216,12 +217,7 @@ function runtimeMessage(id: string, pid: string | number, config: string, status
   }).replace(/"__CHILD__"/g, '__CHILD__');
 }
 
-test.serial('live agent: probes, control requests, status; hostile and broken input refused with one line each, fds closed, no one killed, agent unharmed', async (t) => {
-  if (!isRoot) {
-    t.log('skipped: needs root');
-    t.pass();
-    return;
-  }
+serialIf(isRoot ? null : 'needs root')('live agent: probes, control requests, status; hostile and broken input refused with one line each, fds closed, no one killed, agent unharmed', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-agent-'));
   fs.chmodSync(dir, 0o755); // for the non-root peer below
   const sock = path.join(dir, 'a', 'agent.sock');
@@ -329,12 +325,7 @@ test.serial('live agent: probes, control requests, status; hostile and broken in
   }
 });
 
-test.serial('live agent: a real seccomp listener handed over like a runtime does: supervised in the given cgroup, listed, cleaned up when the process exits', async (t) => {
-  if (!isRoot) {
-    t.log('skipped: needs root');
-    t.pass();
-    return;
-  }
+serialIf(isRoot ? null : 'needs root')('live agent: a real seccomp listener handed over like a runtime does: supervised in the given cgroup, listed, cleaned up when the process exits', async (t) => {
   const native = loadNative();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-agent-'));
   const sock = path.join(dir, 'agent.sock');
@@ -391,12 +382,7 @@ test.serial('live agent: a real seccomp listener handed over like a runtime does
   }
 });
 
-test.serial('live agent (supervision faked): an exec joins its container\'s cgroup; a restarted container whose old instance is still finishing gets a fresh name', async (t) => {
-  if (!isRoot) {
-    t.log('skipped: needs root');
-    t.pass();
-    return;
-  }
+serialIf(isRoot ? null : 'needs root')('live agent (supervision faked): an exec joins its container\'s cgroup; a restarted container whose old instance is still finishing gets a fresh name', async (t) => {
   const native = loadNative();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-agent-'));
   const sock = path.join(dir, 'agent.sock');
@@ -479,12 +465,7 @@ test.serial('live agent (supervision faked): an exec joins its container\'s cgro
   }
 });
 
-test.serial('vhqos agent CLI: makes its directory 0700 and socket 0600, answers, and removes the socket on SIGTERM', async (t) => {
-  if (!isRoot) {
-    t.log('skipped: needs root');
-    t.pass();
-    return;
-  }
+serialIf(isRoot ? null : 'needs root')('vhqos agent CLI: makes its directory 0700 and socket 0600, answers, and removes the socket on SIGTERM', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-agent-cli-'));
   const sock = path.join(dir, 'sub', 'agent.sock');
   const child = spawn(process.execPath, [path.join(repoRoot(), 'bin', 'vhqos.js'), 'agent', '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -11,6 +11,7 @@
 //
 // Engines missing on a machine are reported with t.log and the test passes
 // empty; with VHQOS_REQUIRE_CONTAINERS=1 (.ci/run) they fail instead.
+import { serialIf } from '../helpers/requires';
 import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -94,17 +95,11 @@ function cgroupDirs(rel: string): string[] {
   return hs.map((h) => path.join(h.mountPoint, rel.replace(/^\//, '')));
 }
 
-function unavailable(t: ExecutionContext, tools: string[]): boolean {
+/** Why the container tests cannot run here (root, the engines), or null. */
+function missingTools(tools: string[]): string | null {
   const missing = tools.filter((x) => !which(x));
   if (process.getuid?.() !== 0) missing.push('root');
-  if (!missing.length) return false;
-  const why = `cannot run here: missing ${missing.join(', ')}`;
-  if (REQUIRE) t.fail(`${why} (VHQOS_REQUIRE_CONTAINERS=1)`);
-  else {
-    t.log(`skipped: ${why}`);
-    t.pass();
-  }
-  return true;
+  return missing.length ? `missing ${missing.join(', ')}` : null;
 }
 
 async function whoami(port: number, host: string): Promise<string> {
@@ -203,8 +198,7 @@ const runcRun = (b: Bundle, id: string) =>
   run('runc', ['--root', runcRoot(), 'run', '-d', '--bundle', b.dir, id], { timeoutMs: 30000, outputFile: path.join(work, `runc-${id}.out`) });
 
 for (const mode of ['accept', 'read'] as const) {
-test.serial(`[${mode}] runc: a bundle prepared by vhqos serves two vhosts from two cgroups inside the container's cgroup; exec and status work; kill cleans up`, async (t) => {
-  if (unavailable(t, ['runc'])) return;
+serialIf(missingTools(['runc']), REQUIRE)(`[${mode}] runc: a bundle prepared by vhqos serves two vhosts from two cgroups inside the container's cgroup; exec and status work; kill cleans up`, async (t) => {
   const id = `vq-runc-${mode}-${process.pid}`;
   const port = await pickPort(['127.0.0.1'], 19000, 19999);
   const b = await runcBundle(id, port, mode === 'read' ? siteRead : site);
@@ -249,8 +243,7 @@ test.serial(`[${mode}] runc: a bundle prepared by vhqos serves two vhosts from t
 });
 }
 
-test.serial('runc: a container the agent will not supervise (missing config) fails promptly with an error; none is left behind', async (t) => {
-  if (unavailable(t, ['runc'])) return;
+serialIf(missingTools(['runc']), REQUIRE)('runc: a container the agent will not supervise (missing config) fails promptly with an error; none is left behind', async (t) => {
   const id = `vq-runc-bad-${process.pid}`;
   const port = await pickPort(['127.0.0.1'], 19000, 19999);
   const missing = path.join(work, 'no-such-config.yaml');
@@ -276,8 +269,7 @@ test.serial('runc: a container the agent will not supervise (missing config) fai
 // ---------------------------------------------------------------------------
 // podman
 
-test.serial('podman: hooks + annotation: two vhosts from two cgroups, exec works, unannotated untouched, bad config and agent down fail clearly, stop cleans up', async (t) => {
-  if (unavailable(t, ['podman', 'runc', 'conmon'])) return;
+serialIf(missingTools(['podman', 'runc', 'conmon']), REQUIRE)('podman: hooks + annotation: two vhosts from two cgroups, exec works, unannotated untouched, bad config and agent down fail clearly, stop cleans up', async (t) => {
   const dir = path.join(work, 'podman');
   fs.mkdirSync(dir, { recursive: true });
   const hooks = path.join(dir, 'hooks.d');
@@ -345,8 +337,7 @@ test.serial('podman: hooks + annotation: two vhosts from two cgroups, exec works
 // ---------------------------------------------------------------------------
 // docker
 
-test.serial('docker: --runtime vhqos + VHQOS_CONFIG: two vhosts from two cgroups, docker exec works, unannotated untouched, agent down fails clearly, stop cleans up', async (t) => {
-  if (unavailable(t, ['dockerd', 'docker', 'containerd', 'runc'])) return;
+serialIf(missingTools(['dockerd', 'docker', 'containerd', 'runc']), REQUIRE)('docker: --runtime vhqos + VHQOS_CONFIG: two vhosts from two cgroups, docker exec works, unannotated untouched, agent down fails clearly, stop cleans up', async (t) => {
   const dir = path.join(work, 'docker');
   fs.mkdirSync(dir, { recursive: true });
   const dockerd = new Dockerd(dir, { ...process.env, VHQOS_AGENT_SOCKET: agent.socket }, { vhqos: RUNTIME_WRAPPER });
