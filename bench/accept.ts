@@ -22,15 +22,7 @@ import { makeApacheSite, pickPort, startApacheBare, waitForSite, type ApacheSite
 import { makeBannerServer, timeToBanner } from '../test/helpers/banner';
 import { startBare, waitForPort } from '../test/helpers/proc';
 import type { AcceptStats } from '../src/native';
-import { busyPct, capture, fmt, goal, header, loadAvg, median, onCleanup, printTable, runMain, sleep, startVhqos, systemCpu, threadCpuMs, vhqosStatus } from './lib';
-
-function numArg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const env = process.env[`BENCH_${name.toUpperCase()}`];
-  const v = i >= 0 ? Number(process.argv[i + 1]) : env !== undefined ? Number(env) : def;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name}: expected a positive number`);
-  return v;
-}
+import { busyPct, capture, fmt, goal, header, loadAvg, median, onCleanup, printTable, runMain, sleep, startVhqos, systemCpu, threadCpuMs, vhqosStatus, numArg } from './lib';
 
 type Variant = 'bare' | 'accept' | 'read';
 type Mode = 'close' | 'keep-alive';

@@ -50,16 +50,7 @@ import {
   threadCpuMs,
   vhqosStatus,
   type LoopStats,
-  type VhqosProcess,
-} from './lib';
-
-function numArg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const env = process.env[`BENCH_${name.toUpperCase()}`];
-  const v = i >= 0 ? Number(process.argv[i + 1]) : env !== undefined ? Number(env) : def;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name}: expected a positive number`);
-  return v;
-}
+  type VhqosProcess, numArg } from './lib';
 
 interface WrkResult {
   rps: number;

@@ -23,6 +23,16 @@ export const NOTIF_REF_SRC = process.env.NOTIF_REF_SRC ?? path.join(REPO, '..', 
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A positive number from `--NAME N` or the environment's BENCH_NAME, else `def`. */
+export function numArg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const env = process.env[`BENCH_${name.toUpperCase()}`];
+  const v = i >= 0 ? Number(process.argv[i + 1]) : env !== undefined ? Number(env) : def;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name}: expected a positive number`);
+  return v;
+}
+
+
 // ---------------------------------------------------------------- cleanup
 
 type Cleanup = () => Promise<void> | void;

@@ -57,17 +57,8 @@ import {
   moveSupervisorToInstanceCpu,
   setSupervisorRealtime,
   v1Mount,
-  type LoopStats,
-} from './lib';
+  type LoopStats, numArg } from './lib';
 import { runLoad, type LoadResult } from './loadgen';
-
-function numArg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const env = process.env[`BENCH_${name.toUpperCase()}`];
-  const v = i >= 0 ? Number(process.argv[i + 1]) : env !== undefined ? Number(env) : def;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name}: expected a positive number`);
-  return v;
-}
 
 type Variant = 'bare' | 'vhqos';
 

@@ -108,15 +108,6 @@ Napi::Object AddrToJs(Napi::Env env, const sockaddr_storage& ss) {
   return o;
 }
 
-const char* ClassifiedByName(Classification::By by) {
-  switch (by) {
-    case Classification::Sni: return "sni";
-    case Classification::Host: return "host";
-    case Classification::Address: return "address";
-    default: return "default";
-  }
-}
-
 Napi::Object EventToJs(Napi::Env env, const LoopEvent& ev) {
   auto o = Napi::Object::New(env);
   o.Set("kind", KindName(ev.kind));
@@ -152,7 +143,7 @@ Napi::Object EventToJs(Napi::Env env, const LoopEvent& ev) {
       x.Set("pid", h.pid);
       x.Set("group", h.group);
       x.Set("vhost", h.vhost);
-      x.Set("by", ClassifiedByName(h.by));
+      x.Set("by", classified_by_name(h.by));
       if (!h.detail.empty()) x.Set("detail", h.detail);
       x.Set("local", AddrToJs(env, h.local));
       x.Set("peer", AddrToJs(env, h.peer));

@@ -81,6 +81,16 @@ struct Classification {
   bool incomplete = false;
 };
 
+// "sni", "host", "address" or "default": how policy and the tables name it.
+inline const char* classified_by_name(Classification::By by) {
+  switch (by) {
+    case Classification::Sni: return "sni";
+    case Classification::Host: return "host";
+    case Classification::Address: return "address";
+    default: return "default";
+  }
+}
+
 class VhostTable {
  public:
   explicit VhostTable(const TableSpec& spec);

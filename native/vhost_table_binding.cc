@@ -146,16 +146,6 @@ LocalAddr Local(Napi::Env env, const Napi::CallbackInfo& info, size_t i) {
   return out;
 }
 
-const char* ByName(Classification::By by) {
-  switch (by) {
-    case Classification::Sni: return "sni";
-    case Classification::Host: return "host";
-    case Classification::Address: return "address";
-    case Classification::Default: return "default";
-  }
-  return "?";
-}
-
 class VhostTableWrap : public Napi::ObjectWrap<VhostTableWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -188,7 +178,7 @@ class VhostTableWrap : public Napi::ObjectWrap<VhostTableWrap> {
     Classification v = table_->classify(local.sa(), local.len, data, n, UseNames(info, 3));
     auto o = Napi::Object::New(env);
     o.Set("vhost", v.vhost >= 0 ? Napi::Value(Napi::String::New(env, names_[v.vhost])) : env.Null());
-    o.Set("by", ByName(v.by));
+    o.Set("by", classified_by_name(v.by));
     if (!v.detail.empty()) o.Set("detail", Napi::String::New(env, v.detail));
     o.Set("incomplete", v.incomplete);
     return o;
