@@ -165,7 +165,28 @@ export class SupervisedRun {
     } catch (e) {
       logger.warn({ err: e }, 'could not place the server in its cgroup');
     }
-    this.keeper = this.native.startKeeper(this.listener);
+    try {
+      this.keeper = this.native.startKeeper(this.listener);
+    } catch (e) {
+      // Without a keeper the server must not run at all: nothing would answer
+      // its trapped syscalls if vhqos died. Undo what was started.
+      if (!opts.attach) {
+        try {
+          this.native.pidfdSendSignal(spawned.pidfd, os.constants.signals.SIGKILL);
+        } catch {
+          /* gone */
+        }
+      }
+      for (const fd of [spawned.listener, spawned.pidfd]) {
+        try {
+          this.native.close(fd);
+        } catch {
+          /* closed */
+        }
+      }
+      this.cgroups.teardown(moveBack);
+      throw e;
+    }
     if (placing) {
       try {
         this.unplaceSupervisor = placeSupervisor(detection, `${parent}/${this.instance}`) ?? undefined;

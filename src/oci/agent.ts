@@ -38,7 +38,7 @@ import type { VhqosConfig } from '../types';
 import type { Logger } from '../supervisor/supervisor';
 import { SERVER_GROUP } from '../supervisor/supervisor';
 import { detectCgroups, type CgroupDetection } from '../cgroup/detect';
-import { STATUS_DIR } from '../status/server';
+import { STATUS_DIR, MAX_SOCKET_PATH } from '../status/server';
 import type { StatusSnapshot } from '../status/snapshot';
 import { probeAgent, AgentNotRunningError } from './agent-probe';
 import {
@@ -114,8 +114,6 @@ interface Entry extends AgentInstance {
 /** After the root exits, keep supervising until the tree is gone (hup) or poststop: no time limit. */
 const NO_DRAIN_LIMIT = 2 ** 31 - 1;
 const SECCOMP_LISTENER_LINK = 'anon_inode:seccomp notify';
-/** sizeof(sockaddr_un.sun_path) - 1. */
-const MAX_UNIX_PATH = 107;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
@@ -429,8 +427,8 @@ export class Agent {
   private statusSocketFor(instance: string, log: AgentLogger): string | false {
     if (this.statusDir === false) return false;
     const p = path.join(this.statusDir, `${instance}.sock`);
-    if (Buffer.byteLength(p) > MAX_UNIX_PATH) {
-      log.warn({ instance, socket: p }, `status socket path longer than ${MAX_UNIX_PATH} bytes: \`vhqos status\` will not show this instance`);
+    if (Buffer.byteLength(p) > MAX_SOCKET_PATH) {
+      log.warn({ instance, socket: p }, `status socket path longer than ${MAX_SOCKET_PATH} bytes: \`vhqos status\` will not show this instance`);
       return false;
     }
     return p;

@@ -13,6 +13,8 @@ export function defaultSocketPath(instance: string): string {
 }
 
 const MAX_REQUEST = 4096;
+/** Longest unix socket path (sizeof sun_path - 1). */
+export const MAX_SOCKET_PATH = 107;
 
 export class StatusServer {
   private server?: net.Server;
@@ -20,6 +22,10 @@ export class StatusServer {
   constructor(private readonly socketPath: string, private readonly snapshot: () => unknown, private readonly logger: Logger) {}
 
   listen(): Promise<void> {
+    // sun_path holds 107 bytes: node would silently bind a truncated path.
+    if (Buffer.byteLength(this.socketPath) > MAX_SOCKET_PATH) {
+      return Promise.reject(new Error(`status socket path is longer than ${MAX_SOCKET_PATH} bytes: ${this.socketPath}`));
+    }
     fs.mkdirSync(path.dirname(this.socketPath), { recursive: true, mode: 0o700 });
     try {
       fs.unlinkSync(this.socketPath); // a stale socket from a crashed run
