@@ -75,9 +75,10 @@ constexpr int kWorkers = 4;
 }  // namespace
 
 Acceptor::Acceptor(int notify_fd, int epfd, uint64_t held_tag, uint64_t listener_tag, AcceptOptions opts,
-                   std::unique_ptr<VhostTable> table, std::unique_ptr<CgroupMover> mover, AcceptorHost* host)
+                   std::unique_ptr<VhostTable> table, std::unique_ptr<CgroupMover> mover, AcceptorHost* host,
+                   PendingIds* pending)
     : notify_fd_(notify_fd), epfd_(epfd), held_tag_(held_tag), listener_tag_(listener_tag), opts_(opts),
-      table_(std::move(table)), mover_(std::move(mover)), host_(host) {
+      table_(std::move(table)), mover_(std::move(mover)), host_(host), pending_(pending) {
   peek_buf_.resize(std::max(opts_.peek_bytes, 1));
   stats_.group_connections.assign(mover_->groups(), 0);
   stats_.group_moves.assign(mover_->groups(), 0);
@@ -186,6 +187,7 @@ void Acceptor::on_accept(const struct seccomp_notif& n, pid_t tgid) {
   drop_calls_of(n.pid, false);
   Call call{n.id, static_cast<pid_t>(n.pid), tgid, n.data.args[1], n.data.args[2],
             n.data.nr == __NR_accept4 ? static_cast<int>(n.data.args[3]) : 0};
+  call.slot = pending_->add(n.id);
   Listener& l = listeners_.at(inode);
   l.parked.push_back(call);
   if (!l.waiting.empty()) {  // a classified connection was waiting for a process
@@ -200,6 +202,7 @@ void Acceptor::on_accept(const struct seccomp_notif& n, pid_t tgid) {
     c.fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&c.peer), &c.peer_len, SOCK_CLOEXEC);
     if (c.fd < 0) {
       int e = errno;
+      settle(l.parked.back());
       l.parked.pop_back();
       {
         std::lock_guard<std::mutex> g(stats_mu_);
@@ -211,6 +214,7 @@ void Acceptor::on_accept(const struct seccomp_notif& n, pid_t tgid) {
     c.listener = inode;
     c.designated = call.id;
     if (is_waker(l, c)) {  // our own wake-up connection: nothing for the server
+      settle(l.parked.back());
       l.parked.pop_back();
       host_->reply(n.id, EAGAIN);
       return;
@@ -288,6 +292,7 @@ void Acceptor::forget(Conn& c) {
   for (size_t i = 0; i < p.size(); i++) {
     if (p[i].id != c.designated) continue;
     uint64_t id = p[i].id;
+    settle(p[i]);
     p.erase(p.begin() + i);
     {
       std::lock_guard<std::mutex> g(stats_mu_);
@@ -492,11 +497,13 @@ int Acceptor::inject(const Call& call, Conn& c) {
 // it pending, and it gets that error, as its own accept would have (EMFILE).
 void Acceptor::refused(const Call& call, int r) {
   if (r != -ENOENT) host_->reply(call.id, -r);
+  settle(call);
   std::lock_guard<std::mutex> g(stats_mu_);
   stats_.interrupted++;
 }
 
 void Acceptor::handed(const Call& call, Conn& c, bool moved, int64_t done_us) {
+  settle(call);
   HandOver h;
   h.pid = call.tgid;
   h.group = c.group;
@@ -559,7 +566,11 @@ void Acceptor::drop_calls_of(pid_t id, bool whole_process) {
   for (auto& [ino, l] : listeners_) {
     auto& p = l.parked;
     p.erase(std::remove_if(p.begin(), p.end(),
-                           [&](const Call& c) { return whole_process ? c.tgid == id : c.tid == id; }),
+                           [&](const Call& c) {
+                             bool gone = whole_process ? c.tgid == id : c.tid == id;
+                             if (gone) settle(c);
+                             return gone;
+                           }),
             p.end());
     update_arming(l);
   }
@@ -588,7 +599,10 @@ void Acceptor::release_listener(uint64_t inode) {
   auto lit = listeners_.find(inode);
   if (lit == listeners_.end()) return;
   Listener& l = lit->second;
-  for (auto& call : l.parked) host_->reply(call.id, 0);
+  for (auto& call : l.parked) {
+    host_->reply(call.id, 0);
+    settle(call);
+  }
   for (auto& c : l.waiting) close(c.fd);
   for (auto& w : l.wakers) close(w.first);
   for (auto it = held_.begin(); it != held_.end();) {
@@ -740,7 +754,10 @@ void Acceptor::shutdown() {
   for (auto& [ino, l] : listeners_) {
     for (auto& c : l.waiting) close(c.fd);
     l.waiting.clear();
-    for (auto& call : l.parked) host_->reply(call.id, 0);
+    for (auto& call : l.parked) {
+      host_->reply(call.id, 0);
+      settle(call);
+    }
     l.parked.clear();
   }
   flush_batch();

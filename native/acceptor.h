@@ -26,6 +26,7 @@
 
 #include "cgroup_mover.h"
 #include "latency_histogram.h"
+#include "pending_ids.h"
 #include "vhost_table.h"
 
 namespace vhqos {
@@ -80,7 +81,8 @@ class AcceptorHost {
 class Acceptor {
  public:
   Acceptor(int notify_fd, int epfd, uint64_t held_tag, uint64_t listener_tag, AcceptOptions opts,
-           std::unique_ptr<VhostTable> table, std::unique_ptr<CgroupMover> mover, AcceptorHost* host);
+           std::unique_ptr<VhostTable> table, std::unique_ptr<CgroupMover> mover, AcceptorHost* host,
+           PendingIds* pending);
   ~Acceptor();
   // A trapped accept/accept4 of a supervised, non-tenant process. Always answers it (now or later).
   void on_accept(const struct seccomp_notif& n, pid_t tgid);
@@ -101,6 +103,7 @@ class Acceptor {
     pid_t tid, tgid;
     uint64_t addr, addrlen;
     int flags;
+    int slot = -1;  // in the keeper's table while parked
   };
   struct Conn {
     int fd = -1;
@@ -165,6 +168,8 @@ class Acceptor {
   std::unique_ptr<VhostTable> table_;
   std::unique_ptr<CgroupMover> mover_;
   AcceptorHost* host_;
+  PendingIds* pending_;  // every parked accept is listed there until it is answered
+  void settle(const Call& c) { pending_->remove(c.slot); }
   std::unordered_map<uint64_t, Listener> listeners_;  // by inode
   std::unordered_map<pid_t, ProcListeners> proc_listeners_;
   std::unordered_map<uint64_t, Conn> held_;           // by sequence number

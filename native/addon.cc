@@ -188,6 +188,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
     opts.first_byte_timeout_ms = num("firstByteTimeoutMs", opts.first_byte_timeout_ms);
     opts.peek_bytes = num("peekBytes", opts.peek_bytes);
     opts.peek = !o.Has("peek") || o.Get("peek").ToBoolean();
+    if (o.Get("pendingFd").IsNumber()) opts.pending_fd = o.Get("pendingFd").As<Napi::Number>().Int32Value();
     if (o.Get("syncWakeup").IsBoolean()) opts.sync_wakeup = o.Get("syncWakeup").ToBoolean() ? 1 : 0;
     std::unique_ptr<VhostTable> table;
     std::unique_ptr<CgroupMover> mover;
@@ -369,12 +370,13 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value StartKeeper(const Napi::CallbackInfo& info) {
-  int pipe_fd = -1;
-  int pid = start_keeper(IntArg(info, 0), &pipe_fd);
+  int pipe_fd = -1, pending_fd = -1;
+  int pid = start_keeper(IntArg(info, 0), &pipe_fd, &pending_fd);
   if (pid < 0) ThrowSys(info.Env(), pid, "fork");
   auto r = Napi::Object::New(info.Env());
   r.Set("pid", pid);
   r.Set("pipeFd", pipe_fd);
+  r.Set("pendingFd", pending_fd);
   return r;
 }
 

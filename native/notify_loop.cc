@@ -55,10 +55,11 @@ int NotifyLoop::start() {
     __u64 flags = opts_.sync_wakeup ? SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP : 0;
     ioctl(listener_, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags);
   }
+  if (opts_.pending_fd >= 0) pending_ids_.attach(opts_.pending_fd);
   if (opts_.classify_at == ClassifyAt::Accept) {
     if (!table_ || !mover_) return -EINVAL;
     acceptor_ = std::make_unique<Acceptor>(listener_, epfd_, kTagHeld, kTagServerListener, opts_.accept,
-                                           std::move(table_), std::move(mover_), this);
+                                           std::move(table_), std::move(mover_), this, &pending_ids_);
   }
   {
     std::lock_guard<std::mutex> g(mu_);

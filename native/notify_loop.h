@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "acceptor.h"
+#include "pending_ids.h"
 #include "inspect.h"
 
 namespace vhqos {
@@ -32,6 +33,7 @@ struct LoopOptions {
   bool peek = true;                  // false: address-only config, no need to look
   AcceptOptions accept;              // classify_at == Accept
   int sync_wakeup = -1;              // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: 1 on, 0 off, -1 as it is
+  int pending_fd = -1;               // the keeper's table of held notifications (start_keeper), or -1
 };
 
 // What policy answers to a notification it was asked about.
@@ -161,6 +163,7 @@ class NotifyLoop : public AcceptorHost {
   void deliver_read(LoopEvent* ev, const Parked& pk);
   uint64_t next_parked_ = 1;
   LoopStats stats_;
+  PendingIds pending_ids_;              // shared with the keeper
   std::unique_ptr<Acceptor> acceptor_;  // accept mode; loop thread only
   std::unique_ptr<VhostTable> table_;
   std::unique_ptr<CgroupMover> mover_;

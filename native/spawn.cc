@@ -12,8 +12,11 @@
 #include <unistd.h>
 #include <cstring>
 
+#include <sys/mman.h>
+
 #include "fd_passing.h"
 #include "filter.h"
+#include "pending_ids.h"
 #include "sys.h"
 
 namespace vhqos {
@@ -125,14 +128,37 @@ int spawn_supervised(const SpawnRequest& req, SpawnResult& res, const char** fai
   return 0;
 }
 
-int start_keeper(int listener, int* keeper_pipe_out) {
+int start_keeper(int listener, int* keeper_pipe_out, int* pending_fd_out) {
+  // The table of notifications the supervisor holds: shared with the keeper
+  // (mapped before the fork, so the keeper has it whatever becomes of us).
+  int mfd = memfd_create("vhqos-pending", MFD_CLOEXEC);
+  if (mfd < 0) return -errno;
+  if (ftruncate(mfd, sizeof(PendingIdSlots)) < 0) {
+    int e = errno;
+    close(mfd);
+    return -e;
+  }
+  void* shared = mmap(nullptr, sizeof(PendingIdSlots), PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+  if (shared == MAP_FAILED) {
+    int e = errno;
+    close(mfd);
+    return -e;
+  }
+  auto* pending = static_cast<PendingIdSlots*>(shared);
   int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0) return -errno;
+  if (pipe2(p, O_CLOEXEC) < 0) {
+    int e = errno;
+    munmap(shared, sizeof(PendingIdSlots));
+    close(mfd);
+    return -e;
+  }
   struct seccomp_notif_sizes sz;
   int rc = sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sz);
   if (rc < 0) {
     close(p[0]);
     close(p[1]);
+    munmap(shared, sizeof(PendingIdSlots));
+    close(mfd);
     return rc;
   }
   // Buffers sized before fork: malloc is not safe in the child of a threaded process.
@@ -169,6 +195,17 @@ int start_keeper(int listener, int* keeper_pipe_out) {
     (void)w;
     auto* nreq = reinterpret_cast<struct seccomp_notif*>(req_buf.data());
     auto* nresp = reinterpret_cast<struct seccomp_notif_resp*>(resp_buf.data());
+    // First what the supervisor had received and not answered (parked
+    // accepts): they continue, and accept by themselves. An id answered
+    // meanwhile is refused by the kernel (ENOENT), which is harmless.
+    for (size_t i = 0; i < PendingIdSlots::kSlots; i++) {
+      uint64_t id = pending->id[i].load();
+      if (!id) continue;
+      memset(nresp, 0, sz.seccomp_notif_resp);
+      nresp->id = id;
+      nresp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, nresp);
+    }
     for (;;) {
       struct pollfd l = {lfd, POLLIN, 0};
       int n = poll(&l, 1, -1);
@@ -189,11 +226,14 @@ int start_keeper(int listener, int* keeper_pipe_out) {
   int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(p[0]);
+  munmap(shared, sizeof(PendingIdSlots));  // the loop maps it again from the fd
   if (pid < 0) {
     close(p[1]);
+    close(mfd);
     return -fork_errno;
   }
   *keeper_pipe_out = p[1];
+  *pending_fd_out = mfd;
   return pid;
 }
 

@@ -33,7 +33,9 @@ int spawn_supervised(const SpawnRequest& req, SpawnResult& res, const char** fai
 // Forks a process that holds a dup of `listener` and, once the supervisor
 // (this process) is gone, answers every notification with CONTINUE until the
 // last target exits, so the server never sees ENOSYS. Returns its pid or -errno.
-// `keeper_pipe_out` receives the write end the supervisor keeps open.
-int start_keeper(int listener, int* keeper_pipe_out);
+// `keeper_pipe_out` receives the write end the supervisor keeps open;
+// `pending_fd_out` a memfd of PendingIdSlots (pending_ids.h): the ids written
+// there are answered CONTINUE by the keeper first when it takes over.
+int start_keeper(int listener, int* keeper_pipe_out, int* pending_fd_out);
 
 }  // namespace vhqos

@@ -116,6 +116,8 @@ export interface LoopOptions {
   peekBytes?: number;
   peek?: boolean;
   classifyAt?: 'accept' | 'read';
+  /** startKeeper's pendingFd: parked accepts are listed there, so the keeper answers them if vhqos is killed. */
+  pendingFd?: number;
   /** Set SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP on (true) or off (false); absent: leave as it is. */
   syncWakeup?: boolean;
   /** accept: the compiled vhost table (vhost i = group i). */
@@ -205,7 +207,8 @@ export type NativeHostResult = { kind: 'host' | 'no-host' | 'incomplete' | 'not-
 export interface NativeBinding {
   Loop: new (listenerFd: number, options: LoopOptions, onEvent: (ev: LoopEvent) => void) => NativeLoop;
   spawn(opts: SpawnOptions): { pid: number; pidfd: number; listener: number; syncWakeup: boolean };
-  startKeeper(listenerFd: number): { pid: number; pipeFd: number };
+  /** pendingFd: the table of held notifications the keeper answers first if vhqos dies (LoopOptions.pendingFd). */
+  startKeeper(listenerFd: number): { pid: number; pipeFd: number; pendingFd: number };
   waitExit(pidfd: number): { code: number | null; signal: number | null } | null;
   pidfdOpen(pid: number): number;
   pidfdGetfd(pidfd: number, fd: number): number;

@@ -100,7 +100,7 @@ export class SupervisedRun {
   private readonly loop: NativeLoop;
   private readonly pidfd: number;
   private readonly listener: number;
-  private readonly keeper: { pid: number; pipeFd: number };
+  private readonly keeper: { pid: number; pipeFd: number; pendingFd: number };
   private status?: StatusServer;
   private exitStatus?: ExitStatus;
   private reaping = false;
@@ -220,6 +220,7 @@ export class SupervisedRun {
         firstByteTimeoutMs: config.options.firstByteTimeoutMs,
         peekBytes: config.options.peekBytes,
         peek: needsPeek(config),
+        pendingFd: this.keeper.pendingFd,
         vhostTable: vhostTableSpec(config),
         ...(this.classifyAt === 'accept'
           ? {
@@ -330,7 +331,7 @@ export class SupervisedRun {
     for (const [sig, h] of this.signalHandlers) process.off(sig, h);
     await this.status?.close();
     // The keeper answers CONTINUE for any straggler from now on.
-    for (const fd of [this.keeper.pipeFd, this.listener, this.pidfd]) {
+    for (const fd of [this.keeper.pipeFd, this.keeper.pendingFd, this.listener, this.pidfd]) {
       try {
         this.native.close(fd);
       } catch {

@@ -1,0 +1,65 @@
+// vhqos killed with SIGKILL while server processes are parked in accept (at
+// accept, every idle server process is): the keeper answers the accepts
+// vhqos had received (their ids are in memory it shares with vhqos) and
+// everything after, so the server goes on serving, unclassified, instead of
+// waiting forever on a dead supervisor. Real `vhqos run` and a real
+// fork-before-accept server (test/fixtures/servers/prefork.py).
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CgroupManager } from '../../src/cgroup';
+import { httpGet } from '../helpers/client';
+import { repoRoot } from '../helpers/paths';
+import { pickPort, readProc, waitForPort } from '../helpers/proc';
+
+const BIN = path.join(repoRoot(), 'bin', 'vhqos.js');
+const PREFORK = path.join(repoRoot(), 'test', 'fixtures', 'servers', 'prefork.py');
+
+test.serial('[accept] after a SIGKILL of vhqos, the parked server processes are answered by the keeper and the server keeps serving', async (t) => {
+  const port = await pickPort(['127.0.0.1'], 19750, 19799);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-killed-'));
+  const config = path.join(dir, 'site.yaml');
+  fs.writeFileSync(config, 'vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { hosts: [bronze.test] }\noptions: { classifyAt: accept }\n');
+  const instance = `killed-${process.pid}`;
+  const vh = spawn(process.execPath, [BIN, 'run', '--config', config, '--instance', instance, '--', '/usr/bin/python3', PREFORK, '127.0.0.1', String(port), '4', 'blocking'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  vh.stdout!.on('data', (d) => (log += d));
+  vh.stderr!.on('data', (d) => (log += d));
+  const exited = new Promise<void>((r) => vh.once('exit', () => r()));
+  let serverPid = 0;
+  try {
+    await waitForPort('127.0.0.1', port, 15000);
+    const get = (host: string) => httpGet({ ip: '127.0.0.1', port, host, path: '/', timeoutMs: 5000 });
+    for (const h of ['gold.test', 'bronze.test']) t.is((await get(h)).status, 200, log);
+    // The python server is vhqos' child; its workers are parked in accept now.
+    serverPid = Number(fs.readFileSync(`/proc/${vh.pid}/task/${vh.pid}/children`, 'utf8').trim().split(/\s+/).find((p) => readProc(Number(p))?.argv.includes(PREFORK)));
+    t.true(serverPid > 0, 'found the server');
+    await new Promise((r) => setTimeout(r, 200));
+    vh.kill('SIGKILL');
+    await exited;
+    // Every worker was parked (its accept received by the dead vhqos): each request needs one of them.
+    for (let i = 0; i < 8; i++) {
+      const r = await get(i % 2 ? 'gold.test' : 'bronze.test');
+      t.is(r.status, 200, `request ${i} after the kill`);
+    }
+  } finally {
+    if (vh.exitCode === null && vh.signalCode === null) vh.kill('SIGKILL');
+    if (serverPid > 0) {
+      try {
+        process.kill(serverPid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+      for (let i = 0; i < 100 && readProc(serverPid); i++) await new Promise((r) => setTimeout(r, 50));
+    }
+    // vhqos could not clean up after itself: its cgroups are taken over and removed here.
+    const leftover = CgroupManager.create({ instance, onExisting: 'adopt' });
+    leftover.setup([]);
+    leftover.teardown('home');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
