@@ -169,7 +169,8 @@ class Loop : public Napi::ObjectWrap<Loop> {
     return DefineClass(env, "Loop",
                        {InstanceMethod("start", &Loop::Start), InstanceMethod("stop", &Loop::Stop),
                         InstanceMethod("addProcess", &Loop::AddProcess),
-                        InstanceMethod("respond", &Loop::Respond), InstanceMethod("stats", &Loop::Stats)});
+                        InstanceMethod("respond", &Loop::Respond), InstanceMethod("stats", &Loop::Stats),
+                        InstanceMethod("fdTables", &Loop::FdTablesJs)});
   }
 
   // new Loop(listenerFd, {verdictTimeoutMs, firstByteTimeoutMs, peekBytes, peek, classifyAt,
@@ -269,9 +270,38 @@ class Loop : public Napi::ObjectWrap<Loop> {
     else throw Napi::TypeError::New(info.Env(), "verdict kind must be continue, quiet, peekAgain or fail");
     if (o.Get("retryMs").IsNumber()) v.retry_ms = o.Get("retryMs").As<Napi::Number>().Int32Value();
     if (o.Get("errno").IsNumber()) v.error = std::abs(o.Get("errno").As<Napi::Number>().Int32Value());
+    if (o.Get("group").IsNumber()) v.group = o.Get("group").As<Napi::Number>().Int32Value();
     if (v.kind == Verdict::Kind::Fail && v.error == 0) throw Napi::RangeError::New(info.Env(), "fail needs errno");
     return Napi::Boolean::New(info.Env(), loop_->respond(id, v));
   }
+  // fdTables() -> {readFlags: [{pid, fd, group, inode}], fdCopies: [{pid, fd, newFd, syscall}]}
+  Napi::Value FdTablesJs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    FdTables t = loop_->fd_tables();
+    auto flags = Napi::Array::New(env, t.read_flags.size());
+    for (size_t i = 0; i < t.read_flags.size(); i++) {
+      auto o = Napi::Object::New(env);
+      o.Set("pid", t.read_flags[i].pid);
+      o.Set("fd", t.read_flags[i].fd);
+      o.Set("group", t.read_flags[i].group);
+      o.Set("inode", Napi::Number::New(env, static_cast<double>(t.read_flags[i].inode)));
+      flags.Set(i, o);
+    }
+    auto copies = Napi::Array::New(env, t.copies.size());
+    for (size_t i = 0; i < t.copies.size(); i++) {
+      auto o = Napi::Object::New(env);
+      o.Set("pid", t.copies[i].pid);
+      o.Set("fd", t.copies[i].fd);
+      o.Set("newFd", t.copies[i].new_fd);
+      o.Set("syscall", t.copies[i].syscall);
+      copies.Set(i, o);
+    }
+    auto r = Napi::Object::New(env);
+    r.Set("readFlags", flags);
+    r.Set("fdCopies", copies);
+    return r;
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     LoopStats s = loop_->stats();
     auto o = Napi::Object::New(info.Env());

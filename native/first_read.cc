@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -49,7 +50,7 @@ void NotifyLoop::inspect_read(struct seccomp_notif& n, pid_t tgid, int fd, const
     {
       std::lock_guard<std::mutex> g(mu_);
       auto p = procs_.find(tgid);
-      if (p != procs_.end()) p->second.fds[fd] = kQuiet;
+      if (p != procs_.end()) p->second.fds[fd].flags = kQuiet;
       stats_.quiet_inspections++;
     }
     close(local);
@@ -156,6 +157,11 @@ void NotifyLoop::deliver_read(LoopEvent* ev, const Parked& pk) {
   post(ev);
 }
 
+void NotifyLoop::record_copy(Proc& p, int fd, int new_fd, const char* syscall) {
+  if (p.copies.size() >= kMaxCopies) p.copies.erase(p.copies.begin());
+  p.copies.push_back(FdCopy{0, fd, new_fd, syscall});
+}
+
 // Read mode: the first read of a connection is classified (policy answers it);
 // everything else that is trapped keeps the fd table (quiet/tracked flags)
 // and is answered at once.
@@ -179,7 +185,7 @@ void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t t
         std::lock_guard<std::mutex> g(mu_);
         auto& fds = procs_[tgid].fds;
         auto it = fds.find(fd);
-        quiet = it != fds.end() && (it->second & kQuiet);
+        quiet = it != fds.end() && (it->second.flags & kQuiet);
         if (quiet) stats_.fast++;
       }
       if (quiet) {
@@ -196,9 +202,12 @@ void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t t
         auto& fds = procs_[tgid].fds;
         auto it = fds.find(fd);
         if (it != fds.end()) {
-          tracked = it->second & kTracked;
+          tracked = it->second.flags & kTracked;
           fds.erase(it);
         }
+        // Its copies are forgotten with it (a reused number is another file).
+        auto& cs = procs_[tgid].copies;
+        cs.erase(std::remove_if(cs.begin(), cs.end(), [&](const FdCopy& c) { return c.fd == fd; }), cs.end());
         stats_.fast++;
       }
       send_continue(n.id);
@@ -213,7 +222,7 @@ void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t t
         auto& fds = procs_[tgid].fds;
         for (auto it = fds.begin(); it != fds.end();) {
           if (static_cast<uint64_t>(it->first) >= first && static_cast<uint64_t>(it->first) <= last) {
-            if (it->second & kTracked) ev->fds.push_back(it->first);
+            if (it->second.flags & kTracked) ev->fds.push_back(it->first);
             it = fds.erase(it);
           } else {
             ++it;
@@ -233,8 +242,9 @@ void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t t
         auto& fds = procs_[tgid].fds;
         auto old = fds.find(fd);
         auto prev = fds.find(newfd);
-        report = (old != fds.end() && (old->second & kTracked)) ||
-                 (prev != fds.end() && (prev->second & kTracked));
+        report = (old != fds.end() && (old->second.flags & kTracked)) ||
+                 (prev != fds.end() && (prev->second.flags & kTracked));
+        if (old != fds.end() && (old->second.flags & kTracked)) record_copy(procs_[tgid], fd, newfd, name);
         // newfd now names old's file: it inherits old's state (or none).
         // A number the process cannot have (dup2 will fail) is never recorded.
         if (old != fds.end() && static_cast<uint64_t>(newfd) < procs_[tgid].max_fd) fds[newfd] = old->second;
@@ -250,7 +260,8 @@ void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t t
         std::lock_guard<std::mutex> g(mu_);
         auto& fds = procs_[tgid].fds;
         auto old = fds.find(fd);
-        report = old != fds.end() && (old->second & kTracked);
+        report = old != fds.end() && (old->second.flags & kTracked);
+        if (report) record_copy(procs_[tgid], fd, -1, name);
       }
       send_continue(n.id);
       if (report) post(simple(EventKind::Dup, fd, -1));
@@ -299,6 +310,7 @@ void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t t
       {
         std::lock_guard<std::mutex> g(mu_);
         procs_[tgid].fds.clear();  // CLOEXEC fds close and the program changes
+        procs_[tgid].copies.clear();
       }
       send_continue(n.id);
       post(simple(EventKind::Exec, -1, -1));

@@ -178,7 +178,12 @@ bool NotifyLoop::respond(uint64_t id, const Verdict& v) {
     stats_.verdicts++;
     if (quiet && p.fd >= 0) {
       auto proc = procs_.find(p.tgid);
-      if (proc != procs_.end()) proc->second.fds[p.fd] = kQuiet | kTracked;
+      if (proc != procs_.end()) {
+        FdState& f = proc->second.fds[p.fd];
+        f.flags = kQuiet | kTracked;
+        f.group = v.group;
+        f.inode = p.is_read ? p.read.facts.inode : 0;
+      }
     }
     if (running_) to_send_.emplace_back(id, error);
     else direct = true;
@@ -191,6 +196,20 @@ bool NotifyLoop::respond(uint64_t id, const Verdict& v) {
   if (write(evfd_, &one, sizeof one) < 0) {
   }
   return true;
+}
+
+FdTables NotifyLoop::fd_tables() {
+  FdTables t;
+  std::lock_guard<std::mutex> g(mu_);
+  for (auto& [tgid, p] : procs_) {
+    for (auto& [fd, f] : p.fds)
+      if (f.flags & kTracked) t.read_flags.push_back(ReadFlag{tgid, fd, f.group, f.inode});
+    for (auto c : p.copies) {
+      c.pid = tgid;
+      t.copies.push_back(c);
+    }
+  }
+  return t;
 }
 
 LoopStats NotifyLoop::stats() {

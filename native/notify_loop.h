@@ -40,6 +40,7 @@ struct LoopOptions {
 struct Verdict {
   enum class Kind { Continue, ContinueQuiet, PeekAgain, Fail } kind = Kind::Continue;
   int retry_ms = 0;  // PeekAgain: peek again after this long (the target keeps waiting)
+  int group = -1;    // ContinueQuiet: the group the connection was classified to (its read flag)
   int error = 0;     // Fail: the syscall returns -error
 };
 
@@ -66,6 +67,23 @@ struct LoopEvent {
   std::vector<HandOver> handovers;   // HandOvers: a batch, in order
 };
 
+// The read-mode fd tables (the patent's read flags, 501, and fd copies, 429):
+// kept here, their one owner, and read by policy for status.
+struct ReadFlag {
+  pid_t pid;
+  int fd, group;
+  uint64_t inode;
+};
+struct FdCopy {
+  pid_t pid;
+  int fd, new_fd;  // new_fd -1: dup / F_DUPFD (the number is the syscall's result)
+  const char* syscall;
+};
+struct FdTables {
+  std::vector<ReadFlag> read_flags;
+  std::vector<FdCopy> copies;
+};
+
 struct LoopStats {
   uint64_t notifications = 0, fast = 0, quiet_inspections = 0, events = 0, verdicts = 0,
            timeouts = 0, parked = 0, send_errors = 0, tenant_reads = 0;
@@ -89,12 +107,19 @@ class NotifyLoop : public AcceptorHost {
   // (timed out) or unknown.
   bool respond(uint64_t id, const Verdict& v);
   LoopStats stats();
+  FdTables fd_tables();
   bool running() const { return running_.load(); }
 
  private:
+  struct FdState {
+    uint8_t flags = 0;  // kQuiet | kTracked
+    int group = -1;     // read flag: the group its connection was classified to
+    uint64_t inode = 0;
+  };
   struct Proc {
     int pidfd = -1;
-    std::unordered_map<int, uint8_t> fds;  // fd -> kQuiet|kTracked
+    std::unordered_map<int, FdState> fds;
+    std::vector<FdCopy> copies;  // of tracked fds, bounded (kMaxCopies)
     bool accept_pending = false;
     uint32_t accepts = 0;
     int group = -1;          // accept mode: the cgroup group it is in (-1: unknown)
@@ -120,6 +145,8 @@ class NotifyLoop : public AcceptorHost {
     Parked read{};
   };
   static constexpr uint8_t kQuiet = 1, kTracked = 2;
+  static constexpr size_t kMaxCopies = 256;
+  void record_copy(Proc& p, int fd, int new_fd, const char* syscall);
 
   void run();
   void handle(struct seccomp_notif& n);

@@ -132,8 +132,8 @@ export interface LoopOptions {
 /** What policy answers to a notification it was asked about. */
 export type Verdict =
   | { kind: 'continue' }
-  /** Continue; later reads of that fd need no policy. */
-  | { kind: 'quiet' }
+  /** Continue; later reads of that fd need no policy. group: the one it was classified to (its read flag). */
+  | { kind: 'quiet'; group?: number }
   /** Do not answer yet: peek again after retryMs and deliver the read anew (the target keeps waiting). */
   | { kind: 'peekAgain'; retryMs: number }
   /** The syscall fails with this errno. */
@@ -147,6 +147,8 @@ export interface NativeLoop {
   /** False if it was already answered (timed out) or is unknown. */
   respond(id: bigint, verdict: Verdict): boolean;
   stats(): LoopStats;
+  /** The read-mode fd tables the loop owns: read flags (501, group index as in LoopOptions.groups) and fd copies (429). */
+  fdTables(): { readFlags: { pid: number; fd: number; group: number; inode: number }[]; fdCopies: { pid: number; fd: number; newFd: number; syscall: string }[] };
 }
 
 export interface Features {

@@ -200,8 +200,21 @@ export class SupervisedRun {
     // Accept mode: group i is vhost i, then _default and _server.
     const groupNames = groups.map((g) => g.name);
     this.supervisor = new Supervisor({
-      respond: (id, quiet, retryMs) =>
-        this.loop.respond(id, retryMs ? { kind: 'peekAgain', retryMs } : quiet ? { kind: 'quiet' } : { kind: 'continue' }),
+      respond: (id, quiet, retryMs, group) =>
+        this.loop.respond(
+          id,
+          retryMs ? { kind: 'peekAgain', retryMs } : quiet ? { kind: 'quiet', group: group === undefined ? undefined : groupNames.indexOf(group) } : { kind: 'continue' },
+        ),
+      fdState: () => {
+        const t = this.loop.fdTables();
+        return {
+          readFlags: t.readFlags.map((r) => {
+            const g = groupNames[r.group];
+            return { pid: r.pid, fd: r.fd, vhost: g === undefined || g === DEFAULT_GROUP ? null : g, inode: r.inode };
+          }),
+          fdCopies: t.fdCopies,
+        };
+      },
       classify,
       needsPeek: needsPeek(config),
       moveToGroup: (pid, group) => this.cgroups.move(pid, group),

@@ -1,8 +1,8 @@
 // The patent's association tables (FIG. 4-5), kept by the supervisor:
 //   channels    (425) which process accepted/first held which connection, its local address, its vhost
 //   children    (427) parent pid -> child pids
-//   fdCopies    (429) (pid, fd) -> the fds that are dups of it
-//   readFlags   (501) (pid, fd) -> the vhost already applied; reset by close, dup2-over, close_range, exec
+//   fdCopies    (429) (pid, fd) -> the fds that are dups of it      } kept by the native loop, their
+//   readFlags   (501) (pid, fd) -> the vhost already applied        } one owner (it acts on them), read here
 // Connections are keyed by the socket's inode: it names the open socket itself, so
 // it survives fork, dup and exec and cannot be confused by fd-number reuse.
 // Processes are keyed by pid and forgotten on exit (the native loop watches a
@@ -52,17 +52,20 @@ export interface TablesSnapshot {
   readFlags: { pid: number; fd: number; vhost: string | null; inode: number }[];
 }
 
-const key = (pid: number, fd: number) => `${pid}:${fd}`;
-
 export class LineageTables {
   private readonly channels = new Map<number, ChannelRecord>();
   private readonly processes = new Map<number, ProcessRecord>();
   private readonly children = new Map<number, Set<number>>();
-  private readonly fdCopies = new Map<string, FdCopy[]>();
-  private readonly readFlags = new Map<string, { vhost: string | null; inode: number }>();
 
-  /** @param maxChannels closed connections are not reported, so old entries are evicted oldest-first. */
-  constructor(private readonly maxChannels = 4096, private readonly now: () => number = Date.now) {}
+  /**
+   * @param maxChannels closed connections are not reported, so old entries are evicted oldest-first.
+   * @param fdState the read flags and fd copies, from their owner (the native loop; read mode).
+   */
+  constructor(
+    private readonly maxChannels = 4096,
+    private readonly now: () => number = Date.now,
+    private readonly fdState: () => Pick<TablesSnapshot, 'readFlags' | 'fdCopies'> = () => ({ readFlags: [], fdCopies: [] }),
+  ) {}
 
   // --- processes (427) ---
   addProcess(pid: number, ppid: number, group: string | null = null, tenant = false): ProcessRecord {
@@ -81,13 +84,12 @@ export class LineageTables {
     return this.processes.get(pid);
   }
 
-  /** Forget an exited process, its children edge, its fd state. */
+  /** Forget an exited process and its children edge (the loop forgets its fds). */
   removeProcess(pid: number): void {
     const rec = this.processes.get(pid);
     this.processes.delete(pid);
     this.children.delete(pid);
     if (rec) this.children.get(rec.ppid)?.delete(pid);
-    this.clearFdsOf(pid);
   }
 
   setGroup(pid: number, group: string): void {
@@ -118,46 +120,21 @@ export class LineageTables {
     return next;
   }
 
-  // --- read flags (501) ---
-  readFlag(pid: number, fd: number) {
-    return this.readFlags.get(key(pid, fd));
-  }
-
-  setReadFlag(pid: number, fd: number, vhost: string | null, inode: number): void {
-    this.readFlags.set(key(pid, fd), { vhost, inode });
+  // --- read flags (501) and fd copies (429): the loop's ---
+  /** A connection was classified at a process's read: one more use of its channel. */
+  countUse(inode: number): void {
     const ch = this.channels.get(inode);
     if (ch) ch.uses++;
   }
 
-  /** close / close_range / dup2-over: the fd number no longer names that connection. */
-  clearFd(pid: number, fd: number): void {
-    this.readFlags.delete(key(pid, fd));
-    this.fdCopies.delete(key(pid, fd));
-  }
-
-  /** exec (CLOEXEC fds close, the program changes) and exit. */
-  clearFdsOf(pid: number): void {
-    const prefix = `${pid}:`;
-    for (const k of this.readFlags.keys()) if (k.startsWith(prefix)) this.readFlags.delete(k);
-    for (const k of this.fdCopies.keys()) if (k.startsWith(prefix)) this.fdCopies.delete(k);
+  readFlag(pid: number, fd: number): { vhost: string | null; inode: number } | undefined {
+    const f = this.fdState().readFlags.find((r) => r.pid === pid && r.fd === fd);
+    return f && { vhost: f.vhost, inode: f.inode };
   }
 
   recordExec(pid: number): void {
     const rec = this.processes.get(pid);
     if (rec) rec.execs++;
-    this.clearFdsOf(pid);
-  }
-
-  // --- fd copies (429) ---
-  recordDup(pid: number, fd: number, newFd: number, syscall: string): void {
-    if (newFd >= 0) this.clearFd(pid, newFd); // dup2 over an fd closes what it named
-    const list = this.fdCopies.get(key(pid, fd)) ?? [];
-    list.push({ pid, fd, newFd, syscall });
-    if (list.length > 64) list.shift();
-    this.fdCopies.set(key(pid, fd), list);
-    // The copy names the same connection: it carries the same read flag.
-    const flag = this.readFlags.get(key(pid, fd));
-    if (flag && newFd >= 0) this.readFlags.set(key(pid, newFd), { ...flag });
   }
 
   /** Known descendants of a process, nearest first. */
@@ -193,11 +170,7 @@ export class LineageTables {
       children: [...this.children.entries()]
         .filter(([, s]) => s.size > 0)
         .map(([parent, s]) => ({ parent, children: [...s] })),
-      fdCopies: [...this.fdCopies.values()].flat().map((c) => ({ ...c })),
-      readFlags: [...this.readFlags.entries()].map(([k, v]) => {
-        const [pid, fd] = k.split(':').map(Number);
-        return { pid, fd, vhost: v.vhost, inode: v.inode };
-      }),
+      ...this.fdState(),
     };
   }
 }

@@ -5,7 +5,7 @@
 // never break the server.
 import type { HandOver, LoopEvent } from '../native';
 import type { Classification, ConnectionFacts } from '../types';
-import { LineageTables } from '../lineage/tables';
+import { LineageTables, type TablesSnapshot } from '../lineage/tables';
 
 export const DEFAULT_GROUP = '_default';
 export const SERVER_GROUP = '_server';
@@ -28,8 +28,11 @@ export interface HeldConnection {
 }
 
 export interface SupervisorDeps {
-  /** retryMs: peek again after that long instead of answering (read events). */
-  respond(id: bigint, quiet: boolean, retryMs?: number): boolean;
+  /**
+   * retryMs: peek again after that long instead of answering (read events).
+   * group: with quiet, the group the connection was classified to (the loop keeps it as the fd's read flag).
+   */
+  respond(id: bigint, quiet: boolean, retryMs?: number, group?: string): boolean;
   classify(facts: ConnectionFacts): Classification;
   /** True when some vhost is name-based: worth waiting for the first bytes. */
   needsPeek: boolean;
@@ -43,6 +46,8 @@ export interface SupervisorDeps {
   firstByteTimeoutMs?: number;
   logger: Logger;
   tables?: LineageTables;
+  /** The read flags and fd copies, from the loop that owns them (for the tables' snapshot). */
+  fdState?: () => Pick<TablesSnapshot, 'readFlags' | 'fdCopies'>;
   /** Accept mode: group names by the loop's group index, vhost names by table index. */
   groupNames?: string[];
 }
@@ -61,7 +66,7 @@ export class Supervisor {
   private resolveDone!: (why: 'hup' | 'stopped') => void;
 
   constructor(private readonly deps: SupervisorDeps) {
-    this.tables = deps.tables ?? new LineageTables();
+    this.tables = deps.tables ?? new LineageTables(undefined, undefined, deps.fdState);
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
@@ -112,12 +117,8 @@ export class Supervisor {
         t.removeProcess(ev.pid);
         return;
       case 'close':
-        if (ev.fd !== undefined) t.clearFd(ev.pid, ev.fd);
-        for (const fd of ev.fds ?? []) t.clearFd(ev.pid, fd);
-        return;
       case 'dup':
-        t.recordDup(ev.pid, ev.fd, ev.newFd ?? -1, ev.syscall ?? 'dup');
-        return;
+        return; // the loop keeps the fd tables (read flags, copies) itself
       case 'exec':
         t.recordExec(ev.pid);
         return;
@@ -222,9 +223,9 @@ export class Supervisor {
       if (!known || known.uses === 0) this.count(verdict.vhost).connections++;
     }
     this.place(ev.pid, verdict.vhost ?? DEFAULT_GROUP, verdict);
-    this.tables.setReadFlag(ev.pid, ev.fd, verdict.vhost, socket.inode);
+    this.tables.countUse(socket.inode);
     this.stats.verdicts++;
-    this.deps.respond(ev.id, true);
+    this.deps.respond(ev.id, true, undefined, verdict.vhost ?? DEFAULT_GROUP);
   }
 
   /** A process forked with a fresh accept behind it: record the connections it

@@ -287,3 +287,47 @@ test('a blocking first read never outlasts the socket\'s own SO_RCVTIMEO: it fai
   t.is(what, 'EAGAIN', c.output());
   t.true(Number(secs) >= 0.9 && Number(secs) < 1.8, `the read timed out after ${secs} s (SO_RCVTIMEO 1 s, first-byte budget 3 s)`);
 });
+
+test('the loop owns the read flags and fd copies: set by a quiet verdict, carried by dup2, reset by close and exec', async (t) => {
+  const srv = await server([{ delayMs: 0, data: 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n' }, { delayMs: 3000, data: '' }]);
+  const client = [
+    PERL,
+    '-MIO::Socket::INET',
+    '-MPOSIX',
+    '-e',
+    `$| = 1; my $s = IO::Socket::INET->new("127.0.0.1:${srv.port}") or die; sysread($s, my $b, 4096); ` +
+      `printf("fd %d\\n", fileno($s)); POSIX::dup2(fileno($s), 9) or die; print "A\\n"; select(undef, undef, undef, 0.8); ` +
+      `close($s); print "B\\n"; select(undef, undef, undef, 0.8); exec("/bin/sleep", "0.8");`,
+  ];
+  let inode = 0;
+  const c = runSupervised(client, {
+    onEvent: (ev, loop) => {
+      if (ev.kind === 'read') {
+        inode = ev.socket.inode;
+        loop.respond(ev.id, { kind: 'quiet', group: 1 });
+      } else if (ev.needsVerdict && ev.id !== undefined) loop.respond(ev.id, { kind: 'continue' });
+    },
+  });
+  const until = async (marker: string) => {
+    for (let i = 0; i < 100 && !c.output().includes(marker); i++) await new Promise((r) => setTimeout(r, 30));
+    await new Promise((r) => setTimeout(r, 100));
+  };
+  const mine = () => {
+    const tb = c.loop.fdTables();
+    return { flags: tb.readFlags.filter((f) => f.pid === c.pid), copies: tb.fdCopies.filter((f) => f.pid === c.pid) };
+  };
+  await until('A\n');
+  const fd = Number(/fd (\d+)/.exec(c.output())?.[1]);
+  const a = mine();
+  t.deepEqual(a.flags.map((f) => [f.fd, f.group, f.inode]).sort(), [[fd, 1, inode], [9, 1, inode]], 'dup2 carries the read flag');
+  t.deepEqual(a.copies.map((x) => [x.fd, x.newFd, x.syscall]), [[fd, 9, 'dup2']]);
+  await until('B\n');
+  const b = mine();
+  t.deepEqual(b.flags.map((f) => f.fd), [9], 'close resets its fd only');
+  t.deepEqual(b.copies, [], 'and forgets its copies');
+  await new Promise((r) => setTimeout(r, 1000)); // past the exec (0.8 s after B), before sleep ends
+  t.deepEqual(mine().flags, [], 'exec resets them all');
+  await c.done;
+  cleanup(c);
+  srv.close();
+});
