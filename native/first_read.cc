@@ -28,6 +28,7 @@ void NotifyLoop::deliver(LoopEvent* ev, pid_t tgid, int fd) {
   {
     std::lock_guard<std::mutex> g(mu_);
     pending_[ev->id] = Pending{now_ms() + opts_.verdict_timeout_ms, tgid, fd};
+    hold_id(ev->id);
   }
   ev->needs_verdict = true;
   post(ev);
@@ -106,6 +107,7 @@ void NotifyLoop::inspect_read(struct seccomp_notif& n, pid_t tgid, int fd, const
       e.data.u64 = kTagParked | seq;
       if (epoll_ctl(epfd_, EPOLL_CTL_ADD, local, &e) == 0) {
         parked_.emplace(seq, pk);
+        hold_id(n.id);
         {
           std::lock_guard<std::mutex> g(mu_);
           stats_.parked++;
@@ -152,6 +154,7 @@ void NotifyLoop::deliver_read(LoopEvent* ev, const Parked& pk) {
     Pending p{now_ms() + opts_.verdict_timeout_ms, pk.tgid, pk.fd, true, pk};
     p.read.local_fd = -1;
     pending_[ev->id] = p;
+    hold_id(ev->id);
   }
   ev->needs_verdict = true;
   post(ev);

@@ -85,7 +85,27 @@ void NotifyLoop::stop() {
 
 
 
+// A read-mode notification that waits here (first bytes, a verdict) is listed
+// in the keeper's table until it is answered: if vhqos is killed, the keeper
+// answers it. (Parked accepts are listed by the acceptor.)
+void NotifyLoop::hold_id(uint64_t id) {
+  std::lock_guard<std::mutex> g(slots_mu_);
+  if (held_slots_.count(id)) return;
+  int slot = pending_ids_.add(id);
+  if (slot >= 0) held_slots_[id] = slot;
+}
+
+void NotifyLoop::release_id(uint64_t id) {
+  std::lock_guard<std::mutex> g(slots_mu_);
+  if (held_slots_.empty()) return;
+  auto it = held_slots_.find(id);
+  if (it == held_slots_.end()) return;
+  pending_ids_.remove(it->second);
+  held_slots_.erase(it);
+}
+
 int NotifyLoop::send_continue(uint64_t id) {
+  release_id(id);
   struct seccomp_notif_resp r;
   memset(&r, 0, sizeof r);
   r.id = id;
@@ -100,6 +120,7 @@ int NotifyLoop::send_continue(uint64_t id) {
 }
 
 int NotifyLoop::send_error(uint64_t id, int error) {
+  release_id(id);
   struct seccomp_notif_resp r;
   memset(&r, 0, sizeof r);
   r.id = id;

@@ -191,6 +191,10 @@ class NotifyLoop : public AcceptorHost {
   uint64_t next_parked_ = 1;
   LoopStats stats_;
   PendingIds pending_ids_;              // shared with the keeper
+  std::mutex slots_mu_;                 // guards held_slots_
+  std::unordered_map<uint64_t, int> held_slots_;  // read mode: notification id -> slot in pending_ids_
+  void hold_id(uint64_t id);
+  void release_id(uint64_t id);
   std::unique_ptr<Acceptor> acceptor_;  // accept mode; loop thread only
   std::unique_ptr<VhostTable> table_;
   std::unique_ptr<CgroupMover> mover_;

@@ -1,17 +1,20 @@
-// vhqos killed with SIGKILL while server processes are parked in accept (at
-// accept, every idle server process is): the keeper answers the accepts
-// vhqos had received (their ids are in memory it shares with vhqos) and
+// vhqos killed with SIGKILL while server processes wait on it: parked
+// accepts (at accept, every idle server process is parked) and, at the first
+// read, a blocking read held for its first bytes. The keeper answers what
+// vhqos had received (the ids are in memory it shares with vhqos) and
 // everything after, so the server goes on serving, unclassified, instead of
-// waiting forever on a dead supervisor. Real `vhqos run` and a real
-// fork-before-accept server (test/fixtures/servers/prefork.py).
+// waiting forever on a dead supervisor. Real `vhqos run`, a real
+// fork-before-accept server (test/fixtures/servers/prefork.py) and tcpserver.
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CgroupManager } from '../../src/cgroup';
 import { httpGet } from '../helpers/client';
 import { repoRoot } from '../helpers/paths';
+import { makeInetdServer } from '../helpers/inetd';
 import { pickPort, readProc, waitForPort } from '../helpers/proc';
 
 const BIN = path.join(repoRoot(), 'bin', 'vhqos.js');
@@ -57,6 +60,41 @@ test.serial('[accept] after a SIGKILL of vhqos, the parked server processes are 
       for (let i = 0; i < 100 && readProc(serverPid); i++) await new Promise((r) => setTimeout(r, 50));
     }
     // vhqos could not clean up after itself: its cgroups are taken over and removed here.
+    const leftover = CgroupManager.create({ instance, onExisting: 'adopt' });
+    leftover.setup([]);
+    leftover.teardown('home');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.serial('[read] after a SIGKILL of vhqos, a first read it held for its bytes is answered by the keeper and the request is served', async (t) => {
+  const port = await pickPort(['127.0.0.1'], 19750, 19799);
+  const srv = await makeInetdServer({ kind: 'tcpserver', ip: '127.0.0.1', port });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-killed-'));
+  const config = path.join(dir, 'site.yaml');
+  fs.writeFileSync(config, 'vhosts:\n  gold: { hosts: [gold.test] }\noptions: { classifyAt: read, firstByteTimeoutMs: 20000 }\n');
+  const instance = `killed-read-${process.pid}`;
+  const vh = spawn(process.execPath, [BIN, 'run', '--config', config, '--instance', instance, '--', ...srv.argv], { env: srv.env, stdio: ['ignore', 'ignore', 'ignore'] });
+  const exited = new Promise<void>((r) => vh.once('exit', () => r()));
+  try {
+    await waitForPort('127.0.0.1', port, 15000);
+    // A client that is slow to send: the handler's blocking first read waits inside vhqos.
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let reply = '';
+    sock.on('data', (d) => (reply += d));
+    const closed = new Promise<void>((r) => sock.on('close', () => r()));
+    await new Promise((r) => sock.on('connect', r));
+    await new Promise((r) => setTimeout(r, 800));
+    vh.kill('SIGKILL');
+    await exited;
+    await new Promise((r) => setTimeout(r, 200));
+    sock.write(`GET ${srv.paths.whoami} HTTP/1.0\r\nHost: gold.test\r\n\r\n`);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 8000))]);
+    sock.destroy();
+    t.regex(reply, /^HTTP\/1\.[01] 200/, `the held read went on after the kill: ${JSON.stringify(reply.slice(0, 80))}`);
+  } finally {
+    if (vh.exitCode === null && vh.signalCode === null) vh.kill('SIGKILL');
+    await srv.stop();
     const leftover = CgroupManager.create({ instance, onExisting: 'adopt' });
     leftover.setup([]);
     leftover.teardown('home');
