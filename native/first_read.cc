@@ -58,12 +58,7 @@ void NotifyLoop::inspect_read(struct seccomp_notif& n, pid_t tgid, int fd, const
     send_continue(n.id);
     return;
   }
-  auto* ev = new LoopEvent(EventKind::Read);
-  ev->id = n.id;
-  ev->tid = n.pid;
-  ev->tgid = tgid;
-  ev->fd = fd;
-  ev->syscall = name;
+  auto* ev = notif_event(EventKind::Read, n, tgid, name, fd);
   ev->facts = facts;
   {
     // The process reads its connection itself (fork-before-accept): a later
@@ -128,12 +123,7 @@ void NotifyLoop::finish_parked(uint64_t seq, bool timed_out) {
   Parked pk = it->second;
   parked_.erase(it);
   if (!pk.timer_only) epoll_ctl(epfd_, EPOLL_CTL_DEL, pk.local_fd, nullptr);
-  auto* ev = new LoopEvent(EventKind::Read);
-  ev->id = pk.notif.id;
-  ev->tid = pk.notif.pid;
-  ev->tgid = pk.tgid;
-  ev->fd = pk.fd;
-  ev->syscall = pk.syscall;
+  auto* ev = notif_event(EventKind::Read, pk.notif, pk.tgid, pk.syscall, pk.fd);
   ev->facts = pk.facts;
   ssize_t r = peek_bytes(pk.local_fd, ev->bytes, opts_.peek_bytes);
   ev->peek_result = static_cast<int>(r);
@@ -172,12 +162,7 @@ void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t t
   Sys kind = static_cast<Sys>(kind_int);
   int fd = static_cast<int>(n.data.args[0]);
   auto simple = [&](EventKind k, int fd1, int fd2) {
-    auto* ev = new LoopEvent(k);
-    ev->id = n.id;
-    ev->tid = n.pid;
-    ev->tgid = tgid;
-    ev->syscall = name;
-    ev->fd = fd1;
+    auto* ev = notif_event(k, n, tgid, name, fd1);
     ev->fd2 = fd2;
     return ev;
   };

@@ -281,11 +281,7 @@ void NotifyLoop::handle_accept_mode(struct seccomp_notif& n, int kind_int, pid_t
   const char* name;
   classify(n.data.nr, &name);
   auto post_simple = [&](EventKind k, uint64_t flags) {
-    auto* ev = new LoopEvent(k);
-    ev->id = n.id;
-    ev->tid = n.pid;
-    ev->tgid = tgid;
-    ev->syscall = name;
+    auto* ev = notif_event(k, n, tgid, name);
     ev->flags = flags;
     post(ev);
   };

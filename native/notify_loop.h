@@ -84,6 +84,17 @@ struct FdTables {
   std::vector<FdCopy> copies;
 };
 
+// An event about notification n of process tgid (syscall `name`, fd).
+inline LoopEvent* notif_event(EventKind k, const struct seccomp_notif& n, pid_t tgid, const std::string& name, int fd = -1) {
+  auto* ev = new LoopEvent(k);
+  ev->id = n.id;
+  ev->tid = static_cast<pid_t>(n.pid);
+  ev->tgid = tgid;
+  ev->syscall = name;
+  ev->fd = fd;
+  return ev;
+}
+
 struct LoopStats {
   uint64_t notifications = 0, fast = 0, quiet_inspections = 0, events = 0, verdicts = 0,
            timeouts = 0, parked = 0, send_errors = 0, tenant_reads = 0;
