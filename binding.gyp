@@ -13,6 +13,7 @@
         "native/notify_loop.cc",
         "native/probes.cc",
         "native/process_table.cc",
+        "native/sock_diag.cc",
         "native/spawn.cc",
         "native/unix_socket.cc",
         "native/host_name.cc",

@@ -1,0 +1,40 @@
+// Is a TCP connection still open in some process? The sock_diag netlink
+// interface reports a socket's inode; a socket no file refers to any more
+// (closed by every process: orphaned, FIN_WAIT, TIME_WAIT) reports inode 0
+// or is gone. vhqos uses it to know when a connection it handed over has
+// ended without keeping a reference to it (which would keep it open), and
+// to find which socket is the other end of a loopback connection.
+#pragma once
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <unordered_map>
+
+namespace vhqos {
+
+constexpr uint64_t kNoCookie = ~0ULL;
+
+// A NETLINK_SOCK_DIAG socket per network namespace (a netlink socket sees
+// the namespace it was created in), opened on first use.
+class SockDiag {
+ public:
+  ~SockDiag();
+  // The namespace of `sock` (SIOCGSKNS), as a key for the calls below; 0 if unknown.
+  static uint64_t netns_of(int sock);
+  // 1: a file still refers to the socket whose own address is `local` and
+  // whose peer is `peer` (and whose SO_COOKIE is `cookie`, unless kNoCookie);
+  // 0: none does (closed by all, or another socket has those addresses now);
+  // -errno when the kernel could not be asked. `inode` gets the socket's inode.
+  int held(uint64_t netns, int sock_in_ns, const sockaddr_storage& local, const sockaddr_storage& peer,
+           uint64_t cookie, uint64_t* inode = nullptr);
+
+ private:
+  int fd_for(uint64_t netns, int sock_in_ns);
+  std::unordered_map<uint64_t, int> fds_;  // netns inode -> netlink socket
+};
+
+// SO_COOKIE of a socket, 0 if unavailable.
+uint64_t socket_cookie(int fd);
+
+}  // namespace vhqos
