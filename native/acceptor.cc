@@ -71,6 +71,24 @@ constexpr int kWakeGraceMs = 30, kWakeRetryMs = 250;
 constexpr size_t kMaxWakers = 4;
 // Hand-overs in flight at once: each waits for its target to run.
 constexpr int kWorkers = 4;
+// Connection slots: a process that comes back to accept has its hand-overs
+// checked at once; others (fork-after-accept children, keep-alive) are
+// checked this often while connections wait for a slot, else every second.
+constexpr int kSlotCheckBusyMs = 100, kSlotCheckIdleMs = 1000;
+// Idle server processes per group are counted this often (pids.max, status).
+constexpr int kIdleMs = 20;
+
+std::vector<SlotLimits> slot_limits(std::vector<SlotLimits> given, int groups) {
+  given.resize(static_cast<size_t>(std::max(groups, 0)));
+  return given;
+}
+
+// An HTTP/1.x request line starts with a method token and a space.
+bool looks_like_http(const char* b, ssize_t n) {
+  ssize_t i = 0;
+  while (i < n && i < 16 && b[i] >= 'A' && b[i] <= 'Z') i++;
+  return i >= 3 && i < n && b[i] == ' ';
+}
 
 }  // namespace
 
@@ -78,10 +96,17 @@ Acceptor::Acceptor(int notify_fd, int epfd, uint64_t held_tag, uint64_t listener
                    std::unique_ptr<VhostTable> table, std::unique_ptr<CgroupMover> mover, AcceptorHost* host,
                    PendingIds* pending)
     : notify_fd_(notify_fd), epfd_(epfd), held_tag_(held_tag), listener_tag_(listener_tag), opts_(opts),
-      table_(std::move(table)), mover_(std::move(mover)), host_(host), pending_(pending) {
+      table_(std::move(table)), mover_(std::move(mover)), host_(host), pending_(pending),
+      slots_(slot_limits(opts_.slots, mover_->groups())), pids_(std::move(opts_.pids)) {
   peek_buf_.resize(std::max(opts_.peek_bytes, 1));
-  stats_.group_connections.assign(mover_->groups(), 0);
-  stats_.group_moves.assign(mover_->groups(), 0);
+  size_t groups = static_cast<size_t>(mover_->groups());
+  stats_.group_connections.assign(groups, 0);
+  stats_.group_moves.assign(groups, 0);
+  for (auto* v : {&stats_.group_serving, &stats_.group_queued_now, &stats_.group_queued, &stats_.group_refused,
+                  &stats_.group_idle})
+    v->assign(groups, 0);
+  over_max_.resize(groups);
+  idle_.assign(groups, 0);
   self_ = getpid();
   for (int i = 0; i < kWorkers; i++) workers_.emplace_back([this] { worker(); });
 }
@@ -95,6 +120,8 @@ Acceptor::~Acceptor() {
   for (auto& w : workers_)
     if (w.joinable()) w.join();
   for (auto& [seq, c] : held_) close(c.fd);
+  for (auto& q : over_max_)
+    for (auto& c : q) close(c.fd);
   for (auto& [ino, l] : listeners_) {
     for (auto& c : l.waiting) close(c.fd);
     for (auto& w : l.wakers) close(w.first);
@@ -133,6 +160,7 @@ uint64_t Acceptor::listener_of(pid_t tgid, int fd) {
     l.inode = inode;
     l.fd = own;
     l.nonblocking = nonblocking;
+    l.netns = SockDiag::netns_of(own);
     struct epoll_event e = {};
     e.events = 0;  // armed only while processes are parked on it
     e.data.u64 = listener_tag_ | inode;
@@ -188,12 +216,16 @@ void Acceptor::on_accept(const struct seccomp_notif& n, pid_t tgid) {
   Call call{n.id, static_cast<pid_t>(n.pid), tgid, n.data.args[1], n.data.args[2],
             n.data.nr == __NR_accept4 ? static_cast<int>(n.data.args[3]) : 0};
   call.slot = pending_->add(n.id);
+  // Back at accept: the connections it was given may have ended (slots).
+  check_slots(tgid);
   Listener& l = listeners_.at(inode);
   l.parked.push_back(call);
+  {
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_.parked_peak = std::max<uint64_t>(stats_.parked_peak, l.parked.size());
+  }
   if (!l.waiting.empty()) {  // a classified connection was waiting for a process
-    Conn c = std::move(l.waiting.front());
-    l.waiting.pop_front();
-    dispatch(std::move(c));
+    drain_waiting(l);
   } else if (l.nonblocking) {
     // The server asked not to wait: take what is queued now, or say EAGAIN
     // (never CONTINUE: it would take an unclassified connection itself).
@@ -279,18 +311,33 @@ void Acceptor::wake(Listener& l) {
 }
 
 void Acceptor::forget(Conn& c) {
-  close(c.fd);
-  c.fd = -1;
+  drop(c);
   {
     std::lock_guard<std::mutex> g(stats_mu_);
     stats_.dropped++;
   }
+  release_designated(c);
+}
+
+void Acceptor::drop(Conn& c) {
+  if (c.fd >= 0) close(c.fd);
+  c.fd = -1;
+  if (c.slot) {
+    c.slot = false;
+    slots_.give_back(c.group);
+    slots_freed({c.group});
+  }
+}
+
+void Acceptor::release_designated(Conn& c) {
   if (!c.designated) return;
+  uint64_t designated = c.designated;
+  c.designated = 0;
   auto lit = listeners_.find(c.listener);
   if (lit == listeners_.end()) return;
   auto& p = lit->second.parked;
   for (size_t i = 0; i < p.size(); i++) {
-    if (p[i].id != c.designated) continue;
+    if (p[i].id != designated) continue;
     uint64_t id = p[i].id;
     settle(p[i]);
     p.erase(p.begin() + i);
@@ -408,7 +455,11 @@ void Acceptor::on_held_event(uint64_t seq, uint32_t events) {
 // nobody yet (_server or unknown); else the one parked longest (its group is
 // the least in demand). So each vhost keeps "its" processes and most
 // connections need no move.
+//
+// Reserves: a connection never takes one of the last free processes other
+// vhosts' unused reserves keep (SIZE_MAX: it waits for a process).
 size_t Acceptor::pick_call(const Listener& l, int group) {
+  if (l.parked.size() <= slots_.held_back_for(group)) return SIZE_MAX;
   size_t fresh = SIZE_MAX;
   for (size_t i = l.parked.size(); i-- > 0;) {
     int g = host_->group_of(l.parked[i].tgid);
@@ -418,16 +469,26 @@ size_t Acceptor::pick_call(const Listener& l, int group) {
   return fresh != SIZE_MAX ? fresh : 0;
 }
 
-// Hands the connection to a process parked on its listener (pick_call).
+// Hands the connection to a process parked on its listener (pick_call),
+// once its vhost has a free connection slot.
 void Acceptor::dispatch(Conn&& c) {
   auto lit = listeners_.find(c.listener);
   if (lit == listeners_.end()) {
-    close(c.fd);
+    drop(c);
     return;
+  }
+  if (!c.slot) {
+    if (slots_.full(c.group) && !closing_) {
+      queue_for_slot(std::move(c));
+      return;
+    }
+    slots_.take(c.group);
+    c.slot = true;
   }
   Listener& l = lit->second;
   while (!l.parked.empty()) {
     size_t pick = pick_call(l, c.group);
+    if (pick == SIZE_MAX) break;
     Call call = l.parked[pick];
     l.parked.erase(l.parked.begin() + pick);
     bool move = host_->group_of(call.tgid) != c.group && c.group >= 0;
@@ -455,6 +516,107 @@ void Acceptor::dispatch(Conn&& c) {
   l.waiting.push_back(std::move(c));
   if (!l.wake_at) l.wake_at = now_ms() + kWakeGraceMs;
   update_arming(l);
+}
+
+// Connections that have a slot and wait for a process, in arrival order;
+// the first that may take a parked process now does (reserves may hold
+// back one vhost's and not another's).
+void Acceptor::drain_waiting(Listener& l) {
+  for (size_t i = 0; i < l.waiting.size() && !l.parked.empty();) {
+    if (pick_call(l, l.waiting[i].group) == SIZE_MAX) {
+      i++;
+      continue;
+    }
+    Conn c = std::move(l.waiting[i]);
+    l.waiting.erase(l.waiting.begin() + static_cast<long>(i));
+    size_t before = l.waiting.size();
+    dispatch(std::move(c));
+    if (l.waiting.size() > before) break;  // it came back: nothing more fits now
+  }
+}
+
+void Acceptor::queue_for_slot(Conn&& c) {
+  release_designated(c);  // a non-blocking accept must not wait seconds for it
+  c.queued_ms = now_ms();
+  {
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_.group_queued[c.group]++;
+  }
+  over_max_[c.group].push_back(std::move(c));
+}
+
+// A vhost that stays at its max for queueTimeoutMs: the client gets a
+// complete answer (HTTP) instead of a reset, and no server process is used.
+void Acceptor::refuse(Conn& c) {
+  char buf[4096];
+  ssize_t got = recv(c.fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+  bool http = got > 0 && looks_like_http(buf, got);
+  // Read what the client sent, so closing does not reset the connection
+  // before it has read the answer.
+  for (int i = 0; i < 16 && recv(c.fd, buf, sizeof buf, MSG_DONTWAIT) > 0; i++) {
+  }
+  if (http) {
+    int retry = std::max(1, (slots_.limits(c.group).queue_timeout_ms + 999) / 1000);
+    static const char body[] = "This site is serving as many connections as it may. Please retry shortly.\n";
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 503 Service Unavailable\r\nRetry-After: %d\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     retry, sizeof body - 1, body);
+    if (n > 0) send(c.fd, head, static_cast<size_t>(std::min<int>(n, sizeof head - 1)), MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  ::shutdown(c.fd, SHUT_WR);
+  close(c.fd);
+  c.fd = -1;
+  std::lock_guard<std::mutex> g(stats_mu_);
+  stats_.group_refused[c.group]++;
+}
+
+void Acceptor::absorb_served() {
+  std::vector<Served> in;
+  {
+    std::lock_guard<std::mutex> bg(batch_mu_);
+    in.swap(served_in_);
+  }
+  for (auto& sv : in) {
+    auto lit = listeners_.find(sv.listener);
+    // The server closed that listener, or the socket has no cookie: no way
+    // to follow the connection, so its slot is free (fail open).
+    if (lit == listeners_.end() || !sv.conn.cookie) {
+      slots_.give_back(sv.conn.group);
+      slots_freed({sv.conn.group});
+      continue;
+    }
+    sv.conn.netns = lit->second.netns;
+    slots_.served(sv.pid, sv.conn, lit->second.fd);
+  }
+}
+
+void Acceptor::check_slots(pid_t tgid) {
+  absorb_served();
+  std::vector<int> freed;
+  slots_.check(tgid, &freed);
+  if (!freed.empty()) slots_freed(freed);
+}
+
+// Slots came free: the oldest connections waiting for one go on; with
+// reserves, connections waiting for a process may now fit too.
+void Acceptor::slots_freed(const std::vector<int>& groups) {
+  for (int g : groups) {
+    auto& q = over_max_[g];
+    while (!q.empty() && !slots_.full(g)) {
+      Conn c = std::move(q.front());
+      q.pop_front();
+      char b;
+      if (recv(c.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {  // the client gave up meanwhile
+        forget(c);
+        continue;
+      }
+      dispatch(std::move(c));
+    }
+  }
+  if (slots_.reserves())
+    for (auto& [ino, l] : listeners_) drain_waiting(l);
 }
 
 int Acceptor::inject(const Call& call, Conn& c) {
@@ -516,9 +678,17 @@ void Acceptor::handed(const Call& call, Conn& c, bool moved, int64_t done_us) {
   if (fstat(c.fd, &st) == 0) h.inode = st.st_ino;
   h.moved = moved;
   h.held_ms = c.was_held ? static_cast<uint32_t>(now_ms() - c.held_since_ms) : 0;
+  Served sv{call.tgid, c.listener, {}};
+  sv.conn.group = c.group;
+  sv.conn.local = c.local;
+  sv.conn.peer = c.peer;
+  sv.conn.cookie = socket_cookie(c.fd);
+  sv.conn.since_ms = now_ms();
   close(c.fd);
   c.fd = -1;
+  c.slot = false;  // now the slot table's (absorb_served)
   std::lock_guard<std::mutex> bg(batch_mu_);  // workers and the loop both hand over
+  served_in_.push_back(sv);
   {
     std::lock_guard<std::mutex> g(stats_mu_);
     stats_.handovers++;
@@ -578,6 +748,7 @@ void Acceptor::drop_calls_of(pid_t id, bool whole_process) {
 
 void Acceptor::on_process_exit(pid_t tgid) {
   drop_calls_of(tgid, true);
+  check_slots(tgid);
   auto it = proc_listeners_.find(tgid);
   if (it == proc_listeners_.end()) return;
   std::vector<uint64_t> inodes;
@@ -603,8 +774,18 @@ void Acceptor::release_listener(uint64_t inode) {
     host_->reply(call.id, 0);
     settle(call);
   }
-  for (auto& c : l.waiting) close(c.fd);
+  std::deque<Conn> waiting;
+  waiting.swap(l.waiting);
   for (auto& w : l.wakers) close(w.first);
+  for (auto& q : over_max_)
+    for (auto it = q.begin(); it != q.end();) {
+      if (it->listener == inode) {
+        close(it->fd);
+        it = q.erase(it);
+      } else {
+        ++it;
+      }
+    }
   for (auto it = held_.begin(); it != held_.end();) {
     if (it->second.listener == inode) {
       close(it->second.fd);  // closing also leaves the epoll set
@@ -615,6 +796,7 @@ void Acceptor::release_listener(uint64_t inode) {
   }
   close(l.fd);
   listeners_.erase(lit);
+  for (auto& c : waiting) drop(c);
 }
 
 void Acceptor::worker() {
@@ -696,7 +878,46 @@ void Acceptor::sweep(int64_t now) {
     if (l.parked.empty()) wake(l);
     l.wake_at = now + kWakeRetryMs;
   }
+  // Connection slots: waits past queueTimeoutMs are refused; hand-overs
+  // whose process has not come back to accept are checked now and then.
+  for (size_t g = 0; g < over_max_.size(); g++) {
+    auto& q = over_max_[g];
+    while (!q.empty() && now - q.front().queued_ms >= slots_.limits(static_cast<int>(g)).queue_timeout_ms) {
+      Conn c = std::move(q.front());
+      q.pop_front();
+      refuse(c);
+    }
+  }
+  if (now >= next_slot_check_ms_) {
+    absorb_served();
+    bool busy = false;
+    for (auto& q : over_max_) busy = busy || !q.empty();
+    int every = busy ? kSlotCheckBusyMs : kSlotCheckIdleMs;
+    std::vector<int> freed;
+    slots_.check_all(now, every, &freed);
+    if (!freed.empty()) slots_freed(freed);
+    next_slot_check_ms_ = now + every;
+  }
+  count_idle(now);
   publish_gauges();
+}
+
+// Idle server processes (parked in accept) per group, for pids.max and status.
+void Acceptor::count_idle(int64_t now) {
+  if (now < next_idle_ms_) return;
+  next_idle_ms_ = now + kIdleMs;
+  std::vector<uint64_t> idle(idle_.size(), 0);
+  std::vector<pid_t> seen;
+  for (auto& [ino, l] : listeners_)
+    for (auto& call : l.parked) {
+      if (std::find(seen.begin(), seen.end(), call.tgid) != seen.end()) continue;
+      seen.push_back(call.tgid);
+      int g = host_->group_of(call.tgid);
+      if (g >= 0 && static_cast<size_t>(g) < idle.size()) idle[g]++;
+    }
+  idle_.swap(idle);
+  if (pids_.any() && !closing_)
+    for (size_t g = 0; g < idle_.size(); g++) pids_.set_idle(static_cast<int>(g), static_cast<int>(idle_[g]));
 }
 
 // Sizes of loop-thread state, copied where stats() (another thread) can read them.
@@ -710,6 +931,19 @@ void Acceptor::publish_gauges() {
   stats_.held_now = held_.size();
   stats_.parked_now = parked;
   stats_.waiting_now = waiting;
+  // A connection waiting for a process has its slot already, but is not served yet.
+  std::vector<uint64_t> for_process(over_max_.size(), 0);
+  for (auto& [ino, l] : listeners_)
+    for (auto& c : l.waiting)
+      if (c.group >= 0 && static_cast<size_t>(c.group) < for_process.size()) for_process[c.group]++;
+  for (size_t i = 0; i < over_max_.size(); i++) {
+    uint64_t slots = static_cast<uint64_t>(slots_.serving(static_cast<int>(i)));
+    stats_.group_serving[i] = slots - std::min(slots, for_process[i]);
+    stats_.group_queued_now[i] = over_max_[i].size() + for_process[i];
+    stats_.group_idle[i] = idle_[i];
+  }
+  stats_.pids_writes = pids_.writes();
+  stats_.slot_checks = slots_.queries();
 }
 
 int Acceptor::next_deadline_ms(int64_t now) const {
@@ -721,6 +955,12 @@ int Acceptor::next_deadline_ms(int64_t now) const {
   }
   for (auto& [ino, l] : listeners_)
     if (l.wake_at) next = std::min(next, l.wake_at);
+  for (size_t g = 0; g < over_max_.size(); g++)
+    if (!over_max_[g].empty()) {
+      next = std::min<int64_t>(next, over_max_[g].front().queued_ms + slots_.limits(static_cast<int>(g)).queue_timeout_ms);
+      next = std::min(next, next_slot_check_ms_);
+    }
+  if (slots_.tracked()) next = std::min(next, next_slot_check_ms_);
   if (next == INT64_MAX) return -1;
   return static_cast<int>(std::max<int64_t>(0, next - now) + 1);
 }
@@ -751,6 +991,12 @@ void Acceptor::shutdown() {
     if (c.group < 0) classify(c, nullptr, 0);
     dispatch(std::move(c));  // closing_: no more moves, handed over where the process is
   }
+  for (auto& q : over_max_)  // waiting for a slot: the server takes them as it would without vhqos
+    while (!q.empty()) {
+      Conn c = std::move(q.front());
+      q.pop_front();
+      dispatch(std::move(c));
+    }
   for (auto& [ino, l] : listeners_) {
     for (auto& c : l.waiting) close(c.fd);
     l.waiting.clear();

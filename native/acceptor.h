@@ -25,8 +25,10 @@
 #include <vector>
 
 #include "cgroup_mover.h"
+#include "connection_slots.h"
 #include "latency_histogram.h"
 #include "pending_ids.h"
+#include "pids_allowance.h"
 #include "vhost_table.h"
 
 namespace vhqos {
@@ -37,6 +39,8 @@ struct AcceptOptions {
   int peek_bytes = 4096;
   int server_group = -1;             // group index of _server
   int default_group = -1;            // group index of _default (vhost -1)
+  std::vector<SlotLimits> slots;     // by group: connection max / reserve
+  std::vector<PidsLimit> pids;       // by group: pids.max plus the idle server processes in it
 };
 
 // One connection vhqos handed to the server, reported to policy in batches.
@@ -63,6 +67,13 @@ struct AcceptStats {
   uint64_t listeners = 0, parked_now = 0, waiting_now = 0;
   uint64_t reported = 0, unreported = 0;  // hand-overs sent to policy / left out of a full batch
   std::vector<uint64_t> group_connections, group_moves;  // by group index
+  // Connection slots, by group: held by server processes now, waiting for a
+  // slot now, waited for one (total), refused after queueTimeoutMs (total);
+  // server processes idle (parked in accept) in the group now.
+  std::vector<uint64_t> group_serving, group_queued_now, group_queued, group_refused, group_idle;
+  uint64_t slot_checks = 0;        // sock_diag queries: is a handed-over connection still open?
+  uint64_t parked_peak = 0;        // most processes parked on one listener at once
+  uint64_t pids_writes = 0;        // pids.max rewritten for idle server processes
   LatencySummary handover_us, handover_moved_us;
 };
 
@@ -118,6 +129,8 @@ class Acceptor {
     // it while it is held; if the client leaves, that accept gets EAGAIN.
     uint64_t designated = 0;
     bool nonblocking = false;  // O_NONBLOCK of the accepted file (vhqos accepts blocking)
+    bool slot = false;         // holds one of its group's connection slots
+    int64_t queued_ms = 0;     // waiting for a slot since
   };
   struct Listener {
     uint64_t inode = 0;
@@ -132,6 +145,12 @@ class Acceptor {
     // listener itself, so it polls readable again ("wakers", never handed out).
     int64_t wake_at = 0;
     std::vector<std::pair<int, uint16_t>> wakers;  // (our client fd, its port)
+    uint64_t netns = 0;
+  };
+  struct Served {  // a hand-over, for the slot table (made on a worker, used on the loop thread)
+    pid_t pid;
+    uint64_t listener;
+    ConnectionSlots::Connection conn;
   };
   struct Job {  // for the hand-over workers
     Call call;
@@ -148,7 +167,16 @@ class Acceptor {
   void classify(Conn& c, const uint8_t* bytes, size_t n);
   void hold(Conn&& c);
   void dispatch(Conn&& c);
-  size_t pick_call(const Listener& l, int group);
+  size_t pick_call(const Listener& l, int group);  // SIZE_MAX: none may take it now (reserves)
+  void queue_for_slot(Conn&& c);          // its vhost is at max: wait inside vhqos
+  void refuse(Conn& c);                   // waited queueTimeoutMs: 503 (HTTP) or close
+  void drop(Conn& c);                     // close a connection that never reached a process
+  void release_designated(Conn& c);       // its non-blocking accept gets EAGAIN now
+  void absorb_served();                   // hand-overs the workers recorded
+  void check_slots(pid_t tgid);           // tgid came back to accept or exited
+  void slots_freed(const std::vector<int>& groups);
+  void drain_waiting(Listener& l);
+  void count_idle(int64_t now);
   int inject(const Call& call, Conn& c);     // fd number in the target, or -errno
   void handed(const Call& call, Conn& c, bool moved, int64_t done_us);
   void refused(const Call& call, int r);
@@ -179,10 +207,16 @@ class Acceptor {
   std::vector<uint8_t> peek_buf_;
   mutable std::mutex batch_mu_;  // guards batch_, batch_since_ms_
   std::vector<HandOver> batch_;
+  std::vector<Served> served_in_;  // guarded by batch_mu_
   int64_t batch_since_ms_ = 0;
   std::mutex stats_mu_;
   AcceptStats stats_;
   LatencyHistogram lat_, lat_moved_;
+  ConnectionSlots slots_;
+  PidsAllowance pids_;
+  std::vector<std::deque<Conn>> over_max_;  // by group: waiting for a slot, in arrival order
+  std::vector<uint64_t> idle_;              // by group, counted every kIdleMs
+  int64_t next_slot_check_ms_ = 0, next_idle_ms_ = 0;
 
   // Move worker.
   std::vector<std::thread> workers_;

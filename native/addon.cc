@@ -210,6 +210,35 @@ class Loop : public Napi::ObjectWrap<Loop> {
       if (opts.accept.server_group < 0 || opts.accept.server_group >= n || opts.accept.default_group < 0 ||
           opts.accept.default_group >= n)
         throw Napi::RangeError::New(env, "serverGroup and defaultGroup must index groups");
+      // slots: [{max, reserve, queueTimeoutMs}] and pidsMax: [{max, files}], by group (optional).
+      auto field = [&](Napi::Object x, const char* k, int def) {
+        return x.Get(k).IsNumber() ? x.Get(k).As<Napi::Number>().Int32Value() : def;
+      };
+      if (o.Get("slots").IsArray()) {
+        auto a = o.Get("slots").As<Napi::Array>();
+        for (uint32_t i = 0; i < a.Length() && i < static_cast<uint32_t>(n); i++) {
+          SlotLimits l;
+          if (a.Get(i).IsObject()) {
+            auto x = a.Get(i).As<Napi::Object>();
+            l.max = std::max(0, field(x, "max", 0));
+            l.reserve = std::max(0, field(x, "reserve", 0));
+            l.queue_timeout_ms = std::max(0, field(x, "queueTimeoutMs", l.queue_timeout_ms));
+          }
+          opts.accept.slots.push_back(l);
+        }
+      }
+      if (o.Get("pidsMax").IsArray()) {
+        auto a = o.Get("pidsMax").As<Napi::Array>();
+        for (uint32_t i = 0; i < a.Length() && i < static_cast<uint32_t>(n); i++) {
+          PidsLimit l;
+          if (a.Get(i).IsObject()) {
+            auto x = a.Get(i).As<Napi::Object>();
+            if (x.Get("max").IsNumber()) l.max = static_cast<long long>(x.Get("max").As<Napi::Number>().Int64Value());
+            if (x.Get("files").IsArray()) l.files = StringArray(env, x.Get("files"));
+          }
+          opts.accept.pids.push_back(std::move(l));
+        }
+      }
       mover = std::make_unique<CgroupMover>(std::move(procs));
     } else if (o.Get("vhostTable").IsObject()) {
       // read mode: the listener rules say which first reads are worth waiting for
@@ -352,6 +381,14 @@ class Loop : public Napi::ObjectWrap<Loop> {
     };
     x.Set("groupConnections", arr(a.group_connections));
     x.Set("groupMoves", arr(a.group_moves));
+    x.Set("groupServing", arr(a.group_serving));
+    x.Set("groupQueuedNow", arr(a.group_queued_now));
+    x.Set("groupQueued", arr(a.group_queued));
+    x.Set("groupRefused", arr(a.group_refused));
+    x.Set("groupIdle", arr(a.group_idle));
+    x.Set("slotChecks", d(a.slot_checks));
+    x.Set("parkedPeak", d(a.parked_peak));
+    x.Set("pidsWrites", d(a.pids_writes));
     x.Set("handoverUs", lat(a.handover_us));
     x.Set("handoverMovedUs", lat(a.handover_moved_us));
     o.Set("accept", x);

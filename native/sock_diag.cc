@@ -34,6 +34,7 @@ uint64_t SockDiag::netns_of(int sock) {
 int SockDiag::fd_for(uint64_t netns, int sock_in_ns) {
   auto it = fds_.find(netns);
   if (it != fds_.end()) return it->second;
+  if (sock_in_ns < 0) return -1;
   int fd = -1;
   int ns = ioctl(sock_in_ns, SIOCGSKNS);
   std::thread t([&] {

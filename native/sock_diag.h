@@ -28,6 +28,9 @@ class SockDiag {
   // -errno when the kernel could not be asked. `inode` gets the socket's inode.
   int held(uint64_t netns, int sock_in_ns, const sockaddr_storage& local, const sockaddr_storage& peer,
            uint64_t cookie, uint64_t* inode = nullptr);
+  // Opens the namespace's netlink socket now, while a socket of it is at
+  // hand, so later queries need none (sock_in_ns -1).
+  void prepare(uint64_t netns, int sock_in_ns) { fd_for(netns, sock_in_ns); }
 
  private:
   int fd_for(uint64_t netns, int sock_in_ns);

@@ -91,6 +91,19 @@ export interface AcceptStats {
   /** Exact per group (index as in LoopOptions.groups): connections handed over, and of them moved first. */
   groupConnections: number[];
   groupMoves: number[];
+  /** Connection slots per group: held by server processes now; waiting for a slot now; waited (total); refused after queueTimeoutMs (total). */
+  groupServing: number[];
+  groupQueuedNow: number[];
+  groupQueued: number[];
+  groupRefused: number[];
+  /** Server processes parked in accept (idle) in each group. */
+  groupIdle: number[];
+  /** sock_diag queries made to learn whether handed-over connections are still open. */
+  slotChecks: number;
+  /** Most processes parked on one listener at once (the server's free pool, as seen). */
+  parkedPeak: number;
+  /** pids.max rewrites (configured value + idle server processes in the group). */
+  pidsWrites: number;
   /** Accept → hand-over, µs, of connections whose first bytes were there (no move / with a move). */
   handoverUs: LatencySummary;
   handoverMovedUs: LatencySummary;
@@ -127,6 +140,10 @@ export interface LoopOptions {
   serverGroup?: number;
   defaultGroup?: number;
   maxHeld?: number;
+  /** accept: per group, connection slots (max 0: unlimited). */
+  slots?: { max?: number; reserve?: number; queueTimeoutMs?: number }[];
+  /** accept: per group with a pids.max, its value and pids.max files: vhqos writes value + idle server processes. */
+  pidsMax?: ({ max: number; files: string[] } | null)[];
 }
 
 /** What policy answers to a notification it was asked about. */

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import type { VhqosConfig } from './types';
-import { loadNative, type NativeBinding, type NativeLoop } from './native';
+import { loadNative, type AcceptStats, type NativeBinding, type NativeLoop } from './native';
 import { CgroupManager, detectCgroups } from './cgroup';
 import { placeSupervisor } from './cgroup/supervisor-placement';
 import { createClassifier, needsMoreBytes, needsPeek } from './classify/classifier';
@@ -88,6 +88,20 @@ export function vhostTableSpec(config: VhqosConfig): VhostTableSpec {
   };
 }
 
+/** When the server's pool is looked at to check reserves against it (Apache starts its children within a second or two). */
+const RESERVE_CHECK_MS = 3000;
+
+/** Connection slots and idle processes of group i, from the loop's exact counters. */
+function slotRow(a: AcceptStats, i: number) {
+  return {
+    serving: a.groupServing[i] ?? 0,
+    waiting: a.groupQueuedNow[i] ?? 0,
+    queued: a.groupQueued[i] ?? 0,
+    refused: a.groupRefused[i] ?? 0,
+    idle: a.groupIdle[i] ?? 0,
+  };
+}
+
 export class SupervisedRun {
   readonly instance: string;
   readonly cgroups: CgroupManager;
@@ -143,6 +157,11 @@ export class SupervisedRun {
     const choice = chooseClassifyAt(config.options.classifyAt, this.native.probe());
     this.classifyAt = choice.mode;
     if (choice.fallback) logger.warn({ classifyAt: choice.mode }, choice.fallback);
+    if (this.classifyAt === 'read' && groups.some((g) => g.resources.connections)) {
+      const w = 'connections (max / reserve) need classifyAt: accept; with read the server accepts by itself and they are not applied';
+      this.warnings = [...this.warnings, w];
+      logger.warn({ setting: 'connections' }, w);
+    }
 
     const env = Object.entries(opts.env ?? process.env)
       .filter(([, v]) => v !== undefined)
@@ -245,6 +264,12 @@ export class SupervisedRun {
               defaultGroup: groupNames.indexOf(DEFAULT_GROUP),
               serverGroup: groupNames.indexOf(SERVER_GROUP),
               maxHeld: config.options.maxHeldConnections,
+              slots: groups.map((g) => g.resources.connections ?? {}),
+              pidsMax: groups.map((g) => {
+                const max = g.resources.pids?.max;
+                const files = this.cgroups.groupPaths(g.name).map((d) => `${d}/pids.max`).filter((f) => fs.existsSync(f));
+                return max === undefined || files.length === 0 ? null : { max, files };
+              }),
             }
           : {}),
       },
@@ -266,6 +291,8 @@ export class SupervisedRun {
       },
       'server started under vhqos',
     );
+
+    setTimeout(() => this.checkReserves(), RESERVE_CHECK_MS).unref();
 
     if (opts.forwardSignals) {
       for (const sig of FORWARDED_SIGNALS) {
@@ -364,6 +391,22 @@ export class SupervisedRun {
     return st;
   }
 
+  /**
+   * Reserves must leave a free server process for everyone else; the pool's
+   * size is only known once the server runs (its processes parked in accept).
+   */
+  private checkReserves(): void {
+    const groups = [...this.opts.config.vhosts.map((v) => v.resources), this.opts.config.default];
+    const reserved = groups.reduce((n, r) => n + (r.connections?.reserve ?? 0), 0);
+    if (reserved === 0 || this.classifyAt !== 'accept') return;
+    const pool = this.loop.stats().accept?.parkedPeak ?? 0;
+    if (pool > 0 && pool <= reserved)
+      this.opts.logger.warn(
+        { reserved, pool },
+        `connections.reserve adds up to ${reserved} but the server has only ${pool} processes waiting in accept: other vhosts would get none; lower the reserves or raise the server's pool (Apache: StartServers/MinSpareServers)`,
+      );
+  }
+
   snapshot(): StatusSnapshot {
     const { config } = this.opts;
     // Accept mode: exact counts from the loop; read mode: policy's own.
@@ -391,6 +434,7 @@ export class SupervisedRun {
         memoryBytes: usage.memoryBytes,
         connections: counts.get(name)?.connections ?? 0,
         moves: counts.get(name)?.moves ?? 0,
+        ...(accept ? slotRow(accept, groupIndex.get(name) ?? -1) : {}),
       };
     };
     return {

@@ -22,6 +22,13 @@ export interface ResourceSettings {
   pids?: {
     max?: number;
   };
+  /** Connection slots (classifyAt accept): see schema.json $defs/connections. */
+  connections?: {
+    max?: number;
+    reserve?: number;
+    /** ms; present whenever max is. */
+    queueTimeoutMs?: number;
+  };
 }
 
 /** A local address a vhost claims: an IP (v4 or v6, normalised) and an optional port. */

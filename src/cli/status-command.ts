@@ -25,12 +25,16 @@ export function renderStatus(s: StatusSnapshot, opts: { tables?: boolean; prev?:
   out.push('');
   out.push(
     table(
-      ['vhost', 'match', 'procs', 'conns', 'moves', 'cpu', 'cpu now', 'memory', 'cgroup'],
+      ['vhost', 'match', 'procs', 'idle', 'conns', 'serving', 'waiting', 'refused', 'moves', 'cpu', 'cpu now', 'memory', 'cgroup'],
       s.vhosts.map((g) => [
         g.name,
         [...g.hosts, ...g.addresses].join(',') || '-',
         g.pids.length,
+        g.idle ?? '-',
         g.connections,
+        g.serving ?? '-',
+        g.waiting ?? '-',
+        g.refused ?? '-',
         g.moves,
         seconds(g.cpuUsageUsec),
         cpuPct(g),

@@ -32,6 +32,9 @@ export const DEFAULT_OPTIONS: Readonly<VhqosConfig['options']> = Object.freeze({
   verdictTimeoutMs: 2000,
 });
 
+/** connections.queueTimeoutMs when not given (schema.json says the same). */
+export const DEFAULT_QUEUE_TIMEOUT_MS = 5000;
+
 export class ConfigError extends Error {
   /** One line per problem: `path.to.key: what is wrong`. */
   readonly problems: string[];
@@ -51,6 +54,7 @@ interface RawResources {
   memory?: { max?: RawSize; high?: RawSize; low?: RawSize };
   io?: { weight?: number };
   pids?: { max?: number | string };
+  connections?: { max?: number; reserve?: number; queueTimeoutMs?: number };
 }
 interface RawVhost extends RawResources {
   hosts?: string[];
@@ -330,6 +334,13 @@ function resources(r: RawResources): ResourceSettings {
   if (memory) out.memory = memory;
   if (io) out.io = io;
   if (pids) out.pids = pids;
+  const c = r.connections;
+  const connections = compact({
+    max: c?.max,
+    reserve: c?.reserve || undefined,
+    queueTimeoutMs: c?.max !== undefined ? (c.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS) : undefined,
+  });
+  if (connections) out.connections = connections;
   return out;
 }
 
@@ -373,5 +384,7 @@ function describeResources(r: ResourceSettings): string {
   group('memory', [['max', sz(r.memory?.max)], ['high', sz(r.memory?.high)], ['low', sz(r.memory?.low)]]);
   group('io', [['weight', r.io?.weight?.toString()]]);
   group('pids', [['max', r.pids?.max?.toString()]]);
+  const c = r.connections;
+  group('connections', [['max', c?.max === undefined ? undefined : `${c.max} (queue ${c.queueTimeoutMs} ms)`], ['reserve', c?.reserve?.toString()]]);
   return parts.length ? parts.join('; ') : 'no limits';
 }

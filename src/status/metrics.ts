@@ -1,7 +1,7 @@
 // Prometheus metrics of one supervisor (prom-client), computed from the same
 // snapshot `vhqos status` shows, at scrape time.
 import * as http from 'node:http';
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { StatusSnapshot } from './snapshot';
 import type { Logger } from '../supervisor/supervisor';
 
@@ -30,6 +30,26 @@ export function metricsRegistry(snapshot: () => StatusSnapshot): Registry {
   perVhost('vhqos_vhost_processes', 'Processes in the vhost cgroup', (g) => g.pids.length);
   perVhost('vhqos_vhost_connections', 'Connections classified to the vhost', (g) => g.connections);
   perVhost('vhqos_vhost_moves', 'Processes moved into the vhost cgroup', (g) => g.moves);
+  perVhost('vhqos_vhost_connections_serving', 'Connections of the vhost held by server processes now (connection slots in use)', (g) => g.serving);
+  perVhost('vhqos_vhost_connections_waiting', 'Connections waiting inside vhqos for a slot of the vhost (connections.max reached)', (g) => g.waiting);
+  perVhost('vhqos_vhost_idle_processes', 'Server processes idle in accept in the vhost cgroup', (g) => g.idle);
+  const perVhostTotal = (name: string, help: string, value: (g: StatusSnapshot['vhosts'][number]) => number | undefined) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['instance', 'vhost'],
+      registers: [registry],
+      collect() {
+        const s = fresh();
+        this.reset();
+        for (const g of s.vhosts) {
+          const v = value(g);
+          if (v !== undefined) this.inc({ instance: s.instance, vhost: g.name }, v);
+        }
+      },
+    });
+  perVhostTotal('vhqos_vhost_connections_queued_total', 'Connections that waited for a slot of the vhost', (g) => g.queued);
+  perVhostTotal('vhqos_vhost_connections_refused_total', 'Connections refused (503 or closed) after waiting queueTimeoutMs for a slot', (g) => g.refused);
   const loop = (name: string, help: string, key: keyof StatusSnapshot['loop']) =>
     new Gauge({
       name,

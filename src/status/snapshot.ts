@@ -13,6 +13,16 @@ export interface GroupStatus {
   memoryBytes?: number;
   connections: number;
   moves: number;
+  /** classifyAt accept: connections held by server processes now (slots in use). */
+  serving?: number;
+  /** Connections waiting inside vhqos for a slot now (its connections.max is reached). */
+  waiting?: number;
+  /** Connections that had to wait for a slot, since start. */
+  queued?: number;
+  /** Connections refused (503 / closed) after waiting queueTimeoutMs, since start. */
+  refused?: number;
+  /** Server processes in this cgroup idle in accept now (not the tenant's: see pids.max). */
+  idle?: number;
 }
 
 export interface StatusSnapshot {
