@@ -220,6 +220,7 @@ void Acceptor::on_accept(const struct seccomp_notif& n, pid_t tgid) {
   check_slots(tgid);
   Listener& l = listeners_.at(inode);
   l.parked.push_back(call);
+  idle_dirty_ = true;
   {
     std::lock_guard<std::mutex> g(stats_mu_);
     stats_.parked_peak = std::max<uint64_t>(stats_.parked_peak, l.parked.size());
@@ -491,6 +492,7 @@ void Acceptor::dispatch(Conn&& c) {
     if (pick == SIZE_MAX) break;
     Call call = l.parked[pick];
     l.parked.erase(l.parked.begin() + pick);
+    idle_dirty_ = true;
     bool move = host_->group_of(call.tgid) != c.group && c.group >= 0;
     if (!closing_) {
       // The hand-over waits for the target to run and install the fd, and a
@@ -733,6 +735,7 @@ void Acceptor::update_arming(Listener& l) {
 }
 
 void Acceptor::drop_calls_of(pid_t id, bool whole_process) {
+  idle_dirty_ = true;
   for (auto& [ino, l] : listeners_) {
     auto& p = l.parked;
     p.erase(std::remove_if(p.begin(), p.end(),
@@ -904,7 +907,8 @@ void Acceptor::sweep(int64_t now) {
 
 // Idle server processes (parked in accept) per group, for pids.max and status.
 void Acceptor::count_idle(int64_t now) {
-  if (now < next_idle_ms_) return;
+  if (!idle_dirty_ || now < next_idle_ms_) return;
+  idle_dirty_ = false;
   next_idle_ms_ = now + kIdleMs;
   std::vector<uint64_t> idle(idle_.size(), 0);
   std::vector<pid_t> seen;
@@ -961,6 +965,7 @@ int Acceptor::next_deadline_ms(int64_t now) const {
       next = std::min(next, next_slot_check_ms_);
     }
   if (slots_.tracked()) next = std::min(next, next_slot_check_ms_);
+  if (idle_dirty_) next = std::min(next, next_idle_ms_);  // the last change gets counted too
   if (next == INT64_MAX) return -1;
   return static_cast<int>(std::max<int64_t>(0, next - now) + 1);
 }

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -197,7 +198,10 @@ class Acceptor {
   std::unique_ptr<CgroupMover> mover_;
   AcceptorHost* host_;
   PendingIds* pending_;  // every parked accept is listed there until it is answered
-  void settle(const Call& c) { pending_->remove(c.slot); }
+  void settle(const Call& c) {
+    pending_->remove(c.slot);
+    idle_dirty_ = true;
+  }
   std::unordered_map<uint64_t, Listener> listeners_;  // by inode
   std::unordered_map<pid_t, ProcListeners> proc_listeners_;
   std::unordered_map<uint64_t, Conn> held_;           // by sequence number
@@ -217,6 +221,7 @@ class Acceptor {
   std::vector<std::deque<Conn>> over_max_;  // by group: waiting for a slot, in arrival order
   std::vector<uint64_t> idle_;              // by group, counted every kIdleMs
   int64_t next_slot_check_ms_ = 0, next_idle_ms_ = 0;
+  std::atomic<bool> idle_dirty_{true};  // parked processes changed since they were last counted
 
   // Move worker.
   std::vector<std::thread> workers_;

@@ -36,9 +36,9 @@ void ConnectionSlots::served(pid_t pid, Connection c, int ns_sock) {
 
 // Fail open: when the kernel cannot be asked, the slot is given back (a
 // vhost must never stay blocked because vhqos cannot see its connections).
-bool ConnectionSlots::still_open(const Connection& c) {
+bool ConnectionSlots::still_open(pid_t pid, const Connection& c) {
   queries_++;
-  return diag_.held(c.netns, -1, c.local, c.peer, c.cookie) == 1;
+  return diag_.held(c.netns, -1, pid, c.local, c.peer, c.cookie) == 1;
 }
 
 void ConnectionSlots::check(pid_t pid, std::vector<int>* freed) {
@@ -47,7 +47,7 @@ void ConnectionSlots::check(pid_t pid, std::vector<int>* freed) {
   auto& v = it->second;
   v.erase(std::remove_if(v.begin(), v.end(),
                          [&](const Connection& c) {
-                           if (still_open(c)) return false;
+                           if (still_open(pid, c)) return false;
                            give_back(c.group);
                            freed->push_back(c.group);
                            tracked_--;

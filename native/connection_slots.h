@@ -56,7 +56,7 @@ class ConnectionSlots {
 
  private:
   size_t index(int g) const { return g >= 0 && static_cast<size_t>(g) < limits_.size() ? g : limits_.size() - 1; }
-  bool still_open(const Connection& c);
+  bool still_open(pid_t pid, const Connection& c);
   std::vector<SlotLimits> limits_;  // by group; one spare entry for out-of-range groups
   std::vector<int> serving_;
   bool any_reserve_ = false;

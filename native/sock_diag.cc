@@ -11,7 +11,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 
 namespace vhqos {
@@ -60,13 +63,31 @@ static void put_address(const sockaddr_storage& a, __be16* port, __be32* addr) {
   }
 }
 
-int SockDiag::held(uint64_t netns, int sock_in_ns, const sockaddr_storage& local, const sockaddr_storage& peer,
-                   uint64_t cookie, uint64_t* inode) {
+void SockDiag::prepare(uint64_t netns, int listener) {
+  if (fds_.count(netns) || proc_.count(netns)) return;
+  int fd = fd_for(netns, listener);
+  // A listener is found by its own address and an empty peer: if the kernel
+  // cannot find this one, it cannot answer for connections either.
+  sockaddr_storage local{}, none{};
+  socklen_t len = sizeof local;
+  if (getsockname(listener, reinterpret_cast<sockaddr*>(&local), &len) < 0) return;
+  none.ss_family = local.ss_family;
+  if (fd < 0 || ask_kernel(fd, local, none, socket_cookie(listener), nullptr) != 1) proc_[netns] = true;
+}
+
+int SockDiag::held(uint64_t netns, int sock_in_ns, pid_t pid, const sockaddr_storage& local,
+                   const sockaddr_storage& peer, uint64_t cookie, uint64_t* inode) {
   if (inode) *inode = 0;
   if ((local.ss_family != AF_INET && local.ss_family != AF_INET6) || local.ss_family != peer.ss_family)
     return -EAFNOSUPPORT;
+  if (proc_.count(netns)) return held_per_proc(pid, local, peer, inode);
   int fd = fd_for(netns, sock_in_ns);
   if (fd < 0) return -EPROTONOSUPPORT;
+  return ask_kernel(fd, local, peer, cookie, inode);
+}
+
+int SockDiag::ask_kernel(int fd, const sockaddr_storage& local, const sockaddr_storage& peer, uint64_t cookie,
+                         uint64_t* inode) {
   struct {
     nlmsghdr nh;
     inet_diag_req_v2 req;
@@ -102,6 +123,49 @@ int SockDiag::held(uint64_t netns, int sock_in_ns, const sockaddr_storage& local
     }
   }
   return -EPROTO;
+}
+
+// /proc/net/tcp prints addresses as the raw 32-bit words in hex (%08X of
+// each __be32 as the CPU reads it) and ports in host order (%04X).
+static std::string proc_address(const sockaddr_storage& a) {
+  char buf[64];
+  if (a.ss_family == AF_INET) {
+    auto* s = reinterpret_cast<const sockaddr_in*>(&a);
+    snprintf(buf, sizeof buf, "%08X:%04X", s->sin_addr.s_addr, ntohs(s->sin_port));
+  } else {
+    auto* s = reinterpret_cast<const sockaddr_in6*>(&a);
+    uint32_t w[4];
+    memcpy(w, &s->sin6_addr, 16);
+    snprintf(buf, sizeof buf, "%08X%08X%08X%08X:%04X", w[0], w[1], w[2], w[3], ntohs(s->sin6_port));
+  }
+  return buf;
+}
+
+int held_per_proc(pid_t pid, const sockaddr_storage& local, const sockaddr_storage& peer, uint64_t* inode) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/net/%s", static_cast<int>(pid), local.ss_family == AF_INET6 ? "tcp6" : "tcp");
+  FILE* f = fopen(path, "re");
+  if (!f) return -errno;
+  std::string want = proc_address(local) + " " + proc_address(peer);
+  char line[512];
+  int found = 0;
+  while (fgets(line, sizeof line, f)) {
+    // "  sl: local rem st tx:rx tr:when retr uid timeout inode ..."
+    char* p = strchr(line, ':');
+    if (!p || strncmp(p + 2, want.c_str(), want.size()) != 0) continue;
+    unsigned long long ino = 0;
+    int field = 0;
+    for (char* tok = strtok(p + 1, " "); tok; tok = strtok(nullptr, " "))
+      if (++field == 9) {
+        ino = strtoull(tok, nullptr, 10);
+        break;
+      }
+    if (inode) *inode = ino;
+    found = ino != 0 ? 1 : 0;
+    if (found) break;  // a TIME_WAIT entry of an older connection may share the addresses
+  }
+  fclose(f);
+  return found;
 }
 
 uint64_t socket_cookie(int fd) {

@@ -15,6 +15,7 @@ import { SupervisedRun } from '../../src/run';
 import type { Logger } from '../../src/supervisor/supervisor';
 import { makeApacheSite, pickPort, waitForSite, type ApacheSite } from '../helpers/apache';
 import { httpGet, servedBy, type HttpResponse } from '../helpers/client';
+import { makeInetdServer, waitForPort } from '../helpers/inetd';
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -153,6 +154,70 @@ test.serial("pids.max: idle server children left in a tenant's cgroup do not use
     const r = await get('bronze.test', '/cgi-bin/whoami');
     t.is(r.status, 200, r.body);
     t.is(servedBy(r.body), 'bronze');
+  } finally {
+    await stop(run, site);
+  }
+});
+
+test.serial('connections.max with a fork-after-accept server (tcpserver): the slot is held until the child that serves the connection exits', async (t) => {
+  const port = await pickPort(['127.0.0.1'], 19750, 19799);
+  const srv = await makeInetdServer({ kind: 'tcpserver', ip: '127.0.0.1', port });
+  const devnull = fs.openSync('/dev/null', 'w');
+  const run = new SupervisedRun({
+    config: parseConfig(`vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { hosts: [bronze.test], connections: { max: 1, queueTimeoutMs: 10000 } }\n`),
+    command: srv.argv,
+    env: srv.env,
+    logger: quiet,
+    instance: `slots-${process.pid}-${seq++}`,
+    stdio: [null, devnull, devnull],
+    statusSocket: false,
+    drainMs: 500,
+  });
+  fs.closeSync(devnull);
+  try {
+    await waitForPort('127.0.0.1', port, 10000);
+    const get = (host: string, path: string) => httpGet({ ip: '127.0.0.1', port, host, path, timeoutMs: 30000 });
+    // tcpserver is back in accept at once; its child holds the connection for 1.5 s.
+    const first = get('bronze.test', '/sleep?ms=1500');
+    await sleep(300);
+    const second = get('bronze.test', '/sleep?ms=10');
+    await sleep(300);
+    t.is(row(run, 'bronze').serving, 1);
+    t.is(row(run, 'bronze').waiting, 1, 'the second waits for the first child to exit');
+    const gold = await get('gold.test', '/whoami');
+    t.is(servedBy(gold.body), 'gold', 'gold is not held back');
+    const [a, b] = await Promise.all([first, second]);
+    t.deepEqual([a.status, b.status], [200, 200]);
+    t.is(servedBy(b.body), 'bronze');
+    t.true(b.elapsedMs >= 900, `the second was served ${b.elapsedMs} ms after it came, once the first had ended`);
+  } finally {
+    run.kill('SIGTERM');
+    await run.wait();
+    await srv.stop();
+  }
+});
+
+test.serial('connections.reserve larger than the server pool: a warning says so', async (t) => {
+  const port = await pickPort(['127.0.0.1'], 19750, 19799);
+  const site = await makeApacheSite({ port, addressVhosts: [], ...fixedPool(2) });
+  const warnings: string[] = [];
+  const logger: Logger = { ...quiet, warn: (_o: unknown, msg?: string) => void warnings.push(String(msg)) };
+  const devnull = fs.openSync('/dev/null', 'w');
+  const run = new SupervisedRun({
+    config: parseConfig(`vhosts:\n  gold: { hosts: [gold.test], connections: { reserve: 2 } }\n  bronze: { hosts: [bronze.test] }\n`),
+    command: site.argv,
+    env: site.env,
+    logger,
+    instance: `slots-${process.pid}-${seq++}`,
+    stdio: [null, devnull, devnull],
+    statusSocket: false,
+    drainMs: 500,
+  });
+  fs.closeSync(devnull);
+  try {
+    await waitForSite(site);
+    for (let i = 0; i < 60 && !warnings.some((w) => /reserve/.test(w)); i++) await sleep(100);
+    t.true(warnings.some((w) => /connections.reserve adds up to 2 but the server has only 2 processes/.test(w)), warnings.join('\n'));
   } finally {
     await stop(run, site);
   }

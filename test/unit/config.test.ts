@@ -398,3 +398,16 @@ test('options.listeners: per-port classification rules, server-first ports by ad
   t.true(bad.problems.some((p) => p.includes('options.listeners') && p.includes('80')), bad.message);
   t.throws(() => parseConfig('vhosts: {a: {hosts: [a.test]}}\noptions: {classifyAt: sometimes}\n'), { instanceOf: ConfigError });
 });
+
+test('connections: max >= 1, reserve >= 0, queueTimeoutMs defaults to 5000 where max is set; default takes it too', (t) => {
+  const c = (v: string) => problems(`vhosts: {a: {hosts: [a.test], connections: ${v}}}`);
+  t.deepEqual(c('{max: 0}'), ['vhosts.a.connections.max: must be >= 1']);
+  t.deepEqual(c('{reserve: -1}'), ['vhosts.a.connections.reserve: must be >= 0']);
+  t.deepEqual(c('{max: 2.5}'), ['vhosts.a.connections.max: must be a whole number']);
+  t.deepEqual(c('{limit: 3}'), ['vhosts.a.connections.limit: unknown key']);
+  const cfg = parseConfig('vhosts:\n  a: {hosts: [a.test], connections: {max: 8}}\n  b: {hosts: [b.test], connections: {reserve: 4}}\n  c: {hosts: [c.test], connections: {max: 1, queueTimeoutMs: 0}}\ndefault: {connections: {max: 3}}\n');
+  t.deepEqual(cfg.vhosts.map((v) => v.resources.connections), [{ max: 8, queueTimeoutMs: 5000 }, { reserve: 4 }, { max: 1, queueTimeoutMs: 0 }]);
+  t.deepEqual(cfg.default.connections, { max: 3, queueTimeoutMs: 5000 });
+  t.regex(describeConfig(cfg), /^a: .*connections max 8 \(queue 5000 ms\)$/m);
+  t.regex(describeConfig(cfg), /^b: .*connections reserve 4$/m);
+});
