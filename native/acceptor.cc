@@ -539,6 +539,14 @@ void Acceptor::drain_waiting(Listener& l) {
 
 void Acceptor::queue_for_slot(Conn&& c) {
   release_designated(c);  // a non-blocking accept must not wait seconds for it
+  // Bounded like held connections: beyond maxHeldConnections waiting for a
+  // slot in all, a connection is refused at once (each one is an fd here).
+  size_t queued = 0;
+  for (auto& q : over_max_) queued += q.size();
+  if (queued >= static_cast<size_t>(std::max(opts_.max_held, 1))) {
+    refuse(c);
+    return;
+  }
   c.queued_ms = now_ms();
   {
     std::lock_guard<std::mutex> g(stats_mu_);
