@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import type { VhqosConfig } from './types';
+import type { ResourceSettings, VhqosConfig } from './types';
 import { loadNative, type AcceptStats, type NativeBinding, type NativeLoop } from './native';
 import { CgroupManager, detectCgroups } from './cgroup';
 import { placeSupervisor } from './cgroup/supervisor-placement';
@@ -14,6 +14,7 @@ import { Supervisor, DEFAULT_GROUP, SERVER_GROUP, type Logger } from './supervis
 import { makeConnectionScanner } from './supervisor/fd-scan';
 import { StatusServer, defaultSocketPath } from './status/server';
 import type { StatusSnapshot } from './status/snapshot';
+import { FaultWatch } from './status/fault-watch';
 import { reap, type ExitStatus } from './reap';
 import { chooseClassifyAt, type ClassifyAt } from './supervisor/classify-at';
 import type { VhostTableSpec } from './native';
@@ -88,6 +89,9 @@ export function vhostTableSpec(config: VhqosConfig): VhostTableSpec {
   };
 }
 
+/** How often the kernel's fault counters are read (a few small files per group). */
+const FAULT_POLL_MS = 2000;
+
 /** When the server's pool is looked at to check reserves against it (Apache starts its children within a second or two). */
 const RESERVE_CHECK_MS = 3000;
 
@@ -107,6 +111,8 @@ export class SupervisedRun {
   readonly cgroups: CgroupManager;
   readonly supervisor: Supervisor;
   readonly warnings: string[];
+  /** The kernel's fault counters of the groups, since start (status, metrics, log). */
+  private faults?: FaultWatch;
   readonly pid: number;
   /** Where this instance classifies connections (the configured mode, or read as a fallback). */
   readonly classifyAt: ClassifyAt;
@@ -293,6 +299,8 @@ export class SupervisedRun {
     );
 
     setTimeout(() => this.checkReserves(), RESERVE_CHECK_MS).unref();
+    this.faults = new FaultWatch({ groups: () => groupNames, read: (g) => this.cgroups.faults(g), logger });
+    this.faults.start(FAULT_POLL_MS);
 
     if (opts.forwardSignals) {
       for (const sig of FORWARDED_SIGNALS) {
@@ -383,6 +391,8 @@ export class SupervisedRun {
     } catch (err) {
       this.opts.logger.warn({ err }, 'could not move the supervisor back to its cgroup');
     }
+    this.faults?.poll(); // the last faults reach the log
+    this.faults?.stop();
     try {
       this.cgroups.teardown(this.opts.moveBackTo ?? 'home');
     } catch (err) {
@@ -417,6 +427,8 @@ export class SupervisedRun {
         ? [...groupIndex].map(([n, i]) => [n, { connections: accept.groupConnections[i] ?? 0, moves: accept.groupMoves[i] ?? 0 }])
         : this.supervisor.counters,
     );
+    const limitsOf = (name: string): ResourceSettings =>
+      name === DEFAULT_GROUP ? config.default : (config.vhosts.find((v) => v.name === name)?.resources ?? {});
     const groupRow = (name: string, hosts: string[], addresses: string[]) => {
       let usage: { cpuUsageUsec?: number; memoryBytes?: number; pids: number[] } = { pids: [] };
       try {
@@ -435,6 +447,8 @@ export class SupervisedRun {
         connections: counts.get(name)?.connections ?? 0,
         moves: counts.get(name)?.moves ?? 0,
         ...(accept ? slotRow(accept, groupIndex.get(name) ?? -1) : {}),
+        limits: limitsOf(name),
+        faults: this.faults?.since(name) ?? {},
       };
     };
     return {

@@ -3,6 +3,7 @@
 import type { ResourceSettings } from '../types';
 import type { Hierarchy } from './detect';
 import type { Plan } from './settings';
+import type { Faults } from './faults';
 
 export interface Usage {
   cpuUsageUsec?: number;
@@ -22,4 +23,6 @@ export interface Backend {
   undelegate(dir: string): void;
   /** Reads usage from one group's directories (aligned with `hierarchies`). */
   usage(dirs: string[]): Usage;
+  /** The kernel's fault counters of one group (see faults.ts). */
+  faults(dirs: string[]): Faults;
 }

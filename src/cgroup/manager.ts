@@ -6,6 +6,7 @@ import * as path from 'path';
 import type { ResourceSettings } from '../types';
 import { CgroupDetection, cgroupDirOf, detectCgroups } from './detect';
 import type { Backend, Usage } from './backend';
+import type { Faults } from './faults';
 import { V1Backend } from './v1';
 import { V2Backend } from './v2';
 import { CgroupError, cgroupError, exists, isErrno, readProcs, sleepSync, writeCgroupFile } from './files';
@@ -146,6 +147,11 @@ export class CgroupManager {
       }
     }
     return true;
+  }
+
+  /** The kernel's fault counters of a group (cumulative since the group was made). */
+  faults(group: string): Faults {
+    return this.backend.faults(this.group(group).dirs);
   }
 
   groupPaths(group: string): string[] {

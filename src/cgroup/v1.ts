@@ -7,6 +7,7 @@ import { CgroupDetection, Hierarchy, V1_USED } from './detect';
 import type { Backend, Usage } from './backend';
 import { planV1, Plan } from './settings';
 import { readOptional } from './files';
+import { faultsV1, type Faults } from './faults';
 
 export class V1Backend implements Backend {
   readonly version = 1 as const;
@@ -38,5 +39,10 @@ export class V1Backend implements Backend {
     };
     const ns = read('cpuacct', 'cpuacct.usage');
     return { cpuUsageUsec: ns === undefined ? undefined : Math.round(ns / 1000), memoryBytes: read('memory', 'memory.usage_in_bytes') };
+  }
+
+  faults(dirs: string[]): Faults {
+    const dir = (c: string) => (this.hierarchyOf(c) < 0 ? undefined : dirs[this.hierarchyOf(c)]);
+    return faultsV1({ cpu: dir('cpu'), memory: dir('memory'), pids: dir('pids') });
   }
 }

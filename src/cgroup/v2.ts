@@ -5,6 +5,7 @@ import { CgroupDetection, Hierarchy, V2_USED } from './detect';
 import type { Backend, Usage } from './backend';
 import { planV2, Plan } from './settings';
 import { CgroupError, readCgroupFile, readOptional, writeCgroupFile } from './files';
+import { faultsV2, type Faults } from './faults';
 
 export class V2Backend implements Backend {
   readonly version = 2 as const;
@@ -69,5 +70,9 @@ export class V2Backend implements Backend {
     const usec = stat && /^usage_usec (\d+)$/m.exec(stat);
     const mem = readOptional(`${dirs[0]}/memory.current`);
     return { cpuUsageUsec: usec ? Number(usec[1]) : undefined, memoryBytes: mem === undefined ? undefined : Number(mem.trim()) };
+  }
+
+  faults(dirs: string[]): Faults {
+    return faultsV2(dirs[0]);
   }
 }

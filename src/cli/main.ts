@@ -69,6 +69,14 @@ export function main(argv: string[]): void {
       },
     )
     .command(
+      'top',
+      'live per-vhost view (status --watch): CPU and memory against their limits, processes serving/idle, connections, faults in the last interval',
+      (y) => y.option('instance', { type: 'string' }).option('interval', { type: 'number', default: 2, describe: 'seconds between refreshes' }),
+      async (a) => {
+        process.exitCode = await statusCommand({ instance: a.instance, watch: Math.max(0.5, a.interval) });
+      },
+    )
+    .command(
       'demo',
       'run a bundled forking server with two vhosts under vhqos, load both, show the CPU split live',
       (y) =>
@@ -109,7 +117,7 @@ export function main(argv: string[]): void {
       },
     )
     .parserConfiguration({ 'populate--': true })
-    .demandCommand(1, 'Give a command: run, agent, check, validate, status or demo.')
+    .demandCommand(1, 'Give a command: run, agent, check, validate, status, top or demo.')
     .strict()
     .help()
     .fail((msg, err, y) => {

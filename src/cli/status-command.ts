@@ -1,6 +1,7 @@
 // `vhqos status`: asks running supervisors over their root-only sockets.
 import { listStatusSockets, queryStatus, defaultSocketPath } from '../status/server';
 import type { StatusSnapshot } from '../status/snapshot';
+import type { Faults } from '../cgroup/faults';
 import { bytes, seconds, table } from './format';
 
 export interface StatusArgs {
@@ -9,6 +10,28 @@ export interface StatusArgs {
   json?: boolean;
   tables?: boolean;
   watch?: number;
+}
+
+type Row = StatusSnapshot['vhosts'][number];
+
+const FAULT_LABELS: [keyof Faults, string][] = [
+  ['cpuThrottledPeriods', 'throttled'],
+  ['memoryHigh', 'mem-high'],
+  ['memoryMax', 'mem-max'],
+  ['oomKills', 'oom-kill'],
+  ['pidsMax', 'pids-max'],
+];
+
+/** "throttled 12 (0.40 s), pids-max 3"; with `prev`, only what grew since: "+2 pids-max". "-": none. */
+export function renderFaults(f: Faults, prev?: Faults): string {
+  const parts: string[] = [];
+  for (const [k, label] of FAULT_LABELS) {
+    const v = (f[k] ?? 0) - (prev?.[k] ?? 0);
+    if (v <= 0) continue;
+    const extra = k === 'cpuThrottledPeriods' && f.cpuThrottledUsec !== undefined ? ` (${seconds((f.cpuThrottledUsec ?? 0) - (prev?.cpuThrottledUsec ?? 0))})` : '';
+    parts.push(prev ? `+${v} ${label}${extra}` : `${label} ${v}${extra}`);
+  }
+  return parts.join(', ') || '-';
 }
 
 /** Renders one snapshot; with `prev` (an earlier one) adds CPU % over the interval. */
@@ -23,9 +46,19 @@ export function renderStatus(s: StatusSnapshot, opts: { tables?: boolean; prev?:
     return `${(((g.cpuUsageUsec - p.cpuUsageUsec) / 1e6 / opts.intervalS) * 100).toFixed(0)}%`;
   };
   out.push('');
+  const memory = (g: Row) => (g.limits?.memory?.max ? `${bytes(g.memoryBytes)} / ${bytes(g.limits.memory.max)}` : bytes(g.memoryBytes));
+  const cpuNow = (g: Row) => {
+    const pct = cpuPct(g);
+    return g.limits?.cpu?.max && pct !== '-' ? `${pct} / ${Math.round(g.limits.cpu.max * 100)}%` : pct;
+  };
+  // Faults since start; while watching, what grew in the last interval.
+  const faults = (g: Row) => {
+    const p = opts.prev?.vhosts.find((x) => x.name === g.name)?.faults;
+    return renderFaults(g.faults ?? {}, opts.intervalS ? p : undefined);
+  };
   out.push(
     table(
-      ['vhost', 'match', 'procs', 'idle', 'conns', 'serving', 'waiting', 'refused', 'moves', 'cpu', 'cpu now', 'memory', 'cgroup'],
+      ['vhost', 'match', 'procs', 'idle', 'conns', 'serving', 'waiting', 'refused', 'moves', 'cpu', 'cpu now', 'memory', 'faults', 'cgroup'],
       s.vhosts.map((g) => [
         g.name,
         [...g.hosts, ...g.addresses].join(',') || '-',
@@ -37,8 +70,9 @@ export function renderStatus(s: StatusSnapshot, opts: { tables?: boolean; prev?:
         g.refused ?? '-',
         g.moves,
         seconds(g.cpuUsageUsec),
-        cpuPct(g),
-        bytes(g.memoryBytes),
+        cpuNow(g),
+        memory(g),
+        faults(g),
         g.cgroups[0] ?? '-',
       ]),
     ),
@@ -68,14 +102,14 @@ function socketsFor(a: StatusArgs): string[] {
 }
 
 export async function statusCommand(a: StatusArgs): Promise<number> {
-  const sockets = socketsFor(a);
-  if (sockets.length === 0) {
+  if (socketsFor(a).length === 0) {
     console.error('vhqos: no running supervisor found (no status socket in /run/vhqos). Start one with `vhqos run`.');
     return 1;
   }
+  // Watching without --instance picks up instances that start meanwhile.
   const fetchAll = async () =>
     Promise.all(
-      sockets.map(async (s) => {
+      socketsFor(a).map(async (s) => {
         try {
           return (await queryStatus(s)) as StatusSnapshot;
         } catch (e) {
@@ -83,21 +117,20 @@ export async function statusCommand(a: StatusArgs): Promise<number> {
         }
       }),
     );
-  let prev: (StatusSnapshot | Error)[] | undefined;
+  let prev = new Map<string, StatusSnapshot>();
   for (;;) {
     const snaps = await fetchAll();
     if (a.json) {
       console.log(JSON.stringify(snaps.map((s) => (s instanceof Error ? { error: s.message } : s)), null, 2));
     } else {
-      if (a.watch) process.stdout.write('\x1b[2J\x1b[H');
-      snaps.forEach((s, i) => {
-        const p = prev?.[i];
-        console.log(s instanceof Error ? `error: ${s.message}` : renderStatus(s, { tables: a.tables, prev: p instanceof Error ? undefined : p, intervalS: a.watch }));
+      if (a.watch) process.stdout.write(`\x1b[2J\x1b[H${new Date().toISOString()}  every ${a.watch} s (faults: what grew in the interval)\n\n`);
+      for (const s of snaps) {
+        console.log(s instanceof Error ? `error: ${s.message}` : renderStatus(s, { tables: a.tables, prev: prev.get(s.instance), intervalS: a.watch }));
         console.log('');
-      });
+      }
     }
     if (!a.watch) return snaps.some((s) => s instanceof Error) ? 1 : 0;
-    prev = snaps;
+    prev = new Map(snaps.filter((s): s is StatusSnapshot => !(s instanceof Error)).map((s) => [s.instance, s]));
     await new Promise((r) => setTimeout(r, a.watch! * 1000));
   }
 }

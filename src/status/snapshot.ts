@@ -2,6 +2,8 @@
 // their cgroups and the lineage tables. Plain JSON over the status socket.
 import type { TablesSnapshot } from '../lineage/tables';
 import type { LoopStats } from '../native';
+import type { Faults } from '../cgroup/faults';
+import type { ResourceSettings } from '../types';
 
 export interface GroupStatus {
   name: string;
@@ -23,6 +25,10 @@ export interface GroupStatus {
   refused?: number;
   /** Server processes in this cgroup idle in accept now (not the tenant's: see pids.max). */
   idle?: number;
+  /** The configured limits (normalised: bytes, fractions of a CPU). */
+  limits: ResourceSettings;
+  /** The kernel's fault counters since the instance started (src/cgroup/faults.ts). */
+  faults: Faults;
 }
 
 export interface StatusSnapshot {

@@ -76,10 +76,10 @@ test('run: serves by vhost, status shows it, SIGTERM is forwarded and everything
         res.on('end', () => resolve(b));
       }).on('error', reject),
     );
-    t.regex(metrics, new RegExp(`vhqos_vhost_connections\\{instance="${instance}",vhost="bronze"\\} 1`));
-    t.regex(metrics, /vhqos_notifications\{instance="[^"]+"\} [1-9]/);
-    t.regex(metrics, new RegExp(`vhqos_vhost_connections_refused_total\\{instance="${instance}",vhost="bronze"\\} 0`));
-    t.regex(metrics, new RegExp(`vhqos_vhost_connections_serving\\{instance="${instance}",vhost="gold"\\} 0`));
+    t.regex(metrics, new RegExp(`vhqos_vhost_connections_total\\{vhqos_instance="${instance}",vhost="bronze"\\} 1`));
+    t.regex(metrics, /vhqos_notifications_total\{vhqos_instance="[^"]+"\} [1-9]/);
+    t.regex(metrics, new RegExp(`vhqos_vhost_connections_refused_total\\{vhqos_instance="${instance}",vhost="bronze"\\} 0`));
+    t.regex(metrics, new RegExp(`vhqos_vhost_connections_serving\\{vhqos_instance="${instance}",vhost="gold"\\} 0`));
     const human = vhqos('status', '--instance', instance, '--tables');
     t.regex(human.stdout, /^vhost +match +procs +idle +conns +serving +waiting +refused +moves/m);
     t.regex(human.stdout, /channels/);
