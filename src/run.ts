@@ -15,6 +15,7 @@ import { makeConnectionScanner } from './supervisor/fd-scan';
 import { StatusServer, defaultSocketPath } from './status/server';
 import type { StatusSnapshot } from './status/snapshot';
 import { FaultWatch } from './status/fault-watch';
+import { claimInstance } from './status/instance-registry';
 import { reap, type ExitStatus } from './reap';
 import { chooseClassifyAt, type ClassifyAt } from './supervisor/classify-at';
 import type { VhostTableSpec } from './native';
@@ -45,7 +46,7 @@ export interface RunOptions {
    */
   placeSupervisor?: boolean;
   logger: Logger;
-  /** Name of this instance's cgroup subtree and status socket. Default: run-<pid>. */
+  /** Name of this instance's cgroup subtree, status socket and metrics label (claimed: one live supervisor per name). Default: run-<pid> (the CLI uses the config file name). */
   instance?: string;
   /** cgroup path (under each hierarchy) to create the instance in. Default: vhqos. */
   cgroupParent?: string;
@@ -129,6 +130,7 @@ export class SupervisedRun {
   private resolveExit!: (s: ExitStatus) => void;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
   private finished?: Promise<ExitStatus>;
+  private readonly releaseInstance: () => void;
 
   constructor(private readonly opts: RunOptions) {
     const { config, logger } = opts;
@@ -138,187 +140,194 @@ export class SupervisedRun {
     const file = opts.attach ? '' : resolveExecutable(opts.command[0], opts.env?.PATH ?? process.env.PATH);
     const moveBack = opts.moveBackTo ?? 'home';
     this.exited = new Promise((r) => (this.resolveExit = r));
+    // One live supervisor per name, claimed before anything is created.
+    this.releaseInstance = claimInstance(this.instance);
+    try {
 
-    // cgroups first: if they cannot be made, nothing has been started yet.
-    const detection = detectCgroups();
-    const parent = opts.cgroupParent ?? 'vhqos';
-    // With the supervisor placed, the vhost groups live one level down:
-    // <parent>/<instance>/vhosts/<vhost>, the supervisor in <parent>/<instance>.
-    const placing = opts.placeSupervisor === true && detection.version === 1;
-    this.cgroups = placing
-      ? CgroupManager.create({ instance: 'vhosts', parent: `${parent}/${this.instance}`, onExisting: 'adopt', detection })
-      : CgroupManager.create({ instance: this.instance, parent, onExisting: 'adopt', detection });
-    const groups = [
-      ...config.vhosts.map((v) => ({ name: v.name, resources: v.resources })),
-      { name: DEFAULT_GROUP, resources: config.default },
-      { name: SERVER_GROUP, resources: {} },
-    ];
-    try {
-      this.warnings = this.cgroups.setup(groups).warnings;
-    } catch (e) {
-      this.cgroups.teardown(moveBack);
-      throw e;
-    }
-    for (const w of this.warnings) logger.warn({ setting: w }, 'setting not applied');
-    const choice = chooseClassifyAt(config.options.classifyAt, this.native.probe());
-    this.classifyAt = choice.mode;
-    if (choice.fallback) logger.warn({ classifyAt: choice.mode }, choice.fallback);
-    if (this.classifyAt === 'read' && groups.some((g) => g.resources.connections)) {
-      const w = 'connections (max / reserve) need classifyAt: accept; with read the server accepts by itself and they are not applied';
-      this.warnings = [...this.warnings, w];
-      logger.warn({ setting: 'connections' }, w);
-    }
-
-    const env = Object.entries(opts.env ?? process.env)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${v}`);
-    let spawned: { pid: number; pidfd: number; listener: number; syncWakeup: boolean };
-    try {
-      spawned = opts.attach
-        ? { ...opts.attach, pidfd: this.native.pidfdOpen(opts.attach.pid), syncWakeup: false }
-        : this.native.spawn({ file, argv: opts.command, env, cwd: opts.cwd, stdio: opts.stdio ?? [null, null, null], traps: this.classifyAt });
-    } catch (e) {
-      this.cgroups.teardown(moveBack);
-      throw e;
-    }
-    this.pid = spawned.pid;
-    this.pidfd = spawned.pidfd;
-    this.listener = spawned.listener;
-    // The child waits in its trapped execve until the loop answers: it starts life in _server.
-    try {
-      if (opts.placeRoot !== false) this.cgroups.move(this.pid, SERVER_GROUP);
-    } catch (e) {
-      logger.warn({ err: e }, 'could not place the server in its cgroup');
-    }
-    try {
-      this.keeper = this.native.startKeeper(this.listener);
-    } catch (e) {
-      // Without a keeper the server must not run at all: nothing would answer
-      // its trapped syscalls if vhqos died. Undo what was started.
-      if (!opts.attach) {
-        try {
-          this.native.pidfdSendSignal(spawned.pidfd, os.constants.signals.SIGKILL);
-        } catch {
-          /* gone */
-        }
-      }
-      for (const fd of [spawned.listener, spawned.pidfd]) {
-        try {
-          this.native.close(fd);
-        } catch {
-          /* closed */
-        }
-      }
-      this.cgroups.teardown(moveBack);
-      throw e;
-    }
-    if (placing) {
+      // cgroups first: if they cannot be made, nothing has been started yet.
+      const detection = detectCgroups();
+      const parent = opts.cgroupParent ?? 'vhqos';
+      // With the supervisor placed, the vhost groups live one level down:
+      // <parent>/<instance>/vhosts/<vhost>, the supervisor in <parent>/<instance>.
+      const placing = opts.placeSupervisor === true && detection.version === 1;
+      this.cgroups = placing
+        ? CgroupManager.create({ instance: 'vhosts', parent: `${parent}/${this.instance}`, onExisting: 'adopt', detection })
+        : CgroupManager.create({ instance: this.instance, parent, onExisting: 'adopt', detection });
+      const groups = [
+        ...config.vhosts.map((v) => ({ name: v.name, resources: v.resources })),
+        { name: DEFAULT_GROUP, resources: config.default },
+        { name: SERVER_GROUP, resources: {} },
+      ];
       try {
-        this.unplaceSupervisor = placeSupervisor(detection, `${parent}/${this.instance}`) ?? undefined;
-      } catch (err) {
-        logger.warn({ err }, 'could not place the supervisor next to its vhost groups (the fast path will be slower)');
+        this.warnings = this.cgroups.setup(groups).warnings;
+      } catch (e) {
+        this.cgroups.teardown(moveBack);
+        throw e;
       }
-    }
+      for (const w of this.warnings) logger.warn({ setting: w }, 'setting not applied');
+      const choice = chooseClassifyAt(config.options.classifyAt, this.native.probe());
+      this.classifyAt = choice.mode;
+      if (choice.fallback) logger.warn({ classifyAt: choice.mode }, choice.fallback);
+      if (this.classifyAt === 'read' && groups.some((g) => g.resources.connections)) {
+        const w = 'connections (max / reserve) need classifyAt: accept; with read the server accepts by itself and they are not applied';
+        this.warnings = [...this.warnings, w];
+        logger.warn({ setting: 'connections' }, w);
+      }
 
-    const classify = createClassifier(config);
-    const scan = makeConnectionScanner(this.native);
-    // Accept mode: group i is vhost i, then _default and _server.
-    const groupNames = groups.map((g) => g.name);
-    this.supervisor = new Supervisor({
-      respond: (id, quiet, retryMs, group) =>
-        this.loop.respond(
-          id,
-          retryMs ? { kind: 'peekAgain', retryMs } : quiet ? { kind: 'quiet', group: group === undefined ? undefined : groupNames.indexOf(group) } : { kind: 'continue' },
-        ),
-      fdState: () => {
-        const t = this.loop.fdTables();
-        return {
-          readFlags: t.readFlags.map((r) => {
-            const g = groupNames[r.group];
-            return { pid: r.pid, fd: r.fd, vhost: g === undefined || g === DEFAULT_GROUP ? null : g, inode: r.inode };
-          }),
-          fdCopies: t.fdCopies,
-        };
-      },
-      classify,
-      needsPeek: needsPeek(config),
-      moveToGroup: (pid, group) => this.cgroups.move(pid, group),
-      connectionsOf: scan,
-      normaliseIp: (ip) => normaliseIp(ip) ?? ip,
-      needsMoreBytes: (bytes) => needsMoreBytes(bytes, config.options.peekBytes),
-      firstByteTimeoutMs: config.options.firstByteTimeoutMs,
-      logger,
-      groupNames: this.classifyAt === 'accept' ? groupNames : undefined,
-    });
-    this.supervisor.adoptRoot(this.pid, SERVER_GROUP);
-    this.loop = new this.native.Loop(
-      this.listener,
-      {
-        verdictTimeoutMs: config.options.verdictTimeoutMs,
-        firstByteTimeoutMs: config.options.firstByteTimeoutMs,
-        peekBytes: config.options.peekBytes,
-        peek: needsPeek(config),
-        pendingFd: this.keeper.pendingFd,
-        vhostTable: vhostTableSpec(config),
-        ...(this.classifyAt === 'accept'
-          ? {
-              classifyAt: 'accept' as const,
-              // One trap per connection: SYNC_WAKE_UP's cheaper round trip buys little,
-              // and it would run every woken server process on the loop's CPU.
-              syncWakeup: false,
-              groups: groupNames.map((g) => this.cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
-              defaultGroup: groupNames.indexOf(DEFAULT_GROUP),
-              serverGroup: groupNames.indexOf(SERVER_GROUP),
-              maxHeld: config.options.maxHeldConnections,
-              slots: groups.map((g) => g.resources.connections ?? {}),
-              pidsMax: groups.map((g) => {
-                const max = g.resources.pids?.max;
-                const files = this.cgroups.groupPaths(g.name).map((d) => `${d}/pids.max`).filter((f) => fs.existsSync(f));
-                return max === undefined || files.length === 0 ? null : { max, files };
-              }),
-            }
-          : {}),
-      },
-      (ev) => {
-        this.supervisor.handle(ev);
-        if (ev.kind === 'exit' && ev.pid === this.pid) this.reapServer();
-      },
-    );
-    this.loop.addProcess(this.pid, groupNames.indexOf(SERVER_GROUP));
-    this.loop.start();
-    logger.info(
-      {
-        instance: this.instance,
-        serverPid: this.pid,
-        command: opts.command,
-        cgroup: `v${this.cgroups.version}`,
-        syncWakeup: spawned.syncWakeup,
-        classifyAt: this.classifyAt,
-      },
-      'server started under vhqos',
-    );
-
-    setTimeout(() => this.checkReserves(), RESERVE_CHECK_MS).unref();
-    this.faults = new FaultWatch({ groups: () => groupNames, read: (g) => this.cgroups.faults(g), logger });
-    this.faults.start(FAULT_POLL_MS);
-
-    if (opts.forwardSignals) {
-      for (const sig of FORWARDED_SIGNALS) {
-        const h = () => {
+      const env = Object.entries(opts.env ?? process.env)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${k}=${v}`);
+      let spawned: { pid: number; pidfd: number; listener: number; syncWakeup: boolean };
+      try {
+        spawned = opts.attach
+          ? { ...opts.attach, pidfd: this.native.pidfdOpen(opts.attach.pid), syncWakeup: false }
+          : this.native.spawn({ file, argv: opts.command, env, cwd: opts.cwd, stdio: opts.stdio ?? [null, null, null], traps: this.classifyAt });
+      } catch (e) {
+        this.cgroups.teardown(moveBack);
+        throw e;
+      }
+      this.pid = spawned.pid;
+      this.pidfd = spawned.pidfd;
+      this.listener = spawned.listener;
+      // The child waits in its trapped execve until the loop answers: it starts life in _server.
+      try {
+        if (opts.placeRoot !== false) this.cgroups.move(this.pid, SERVER_GROUP);
+      } catch (e) {
+        logger.warn({ err: e }, 'could not place the server in its cgroup');
+      }
+      try {
+        this.keeper = this.native.startKeeper(this.listener);
+      } catch (e) {
+        // Without a keeper the server must not run at all: nothing would answer
+        // its trapped syscalls if vhqos died. Undo what was started.
+        if (!opts.attach) {
           try {
-            this.native.pidfdSendSignal(this.pidfd, os.constants.signals[sig]);
+            this.native.pidfdSendSignal(spawned.pidfd, os.constants.signals.SIGKILL);
           } catch {
-            /* already gone */
+            /* gone */
           }
-        };
-        this.signalHandlers.set(sig, h);
-        process.on(sig, h);
+        }
+        for (const fd of [spawned.listener, spawned.pidfd]) {
+          try {
+            this.native.close(fd);
+          } catch {
+            /* closed */
+          }
+        }
+        this.cgroups.teardown(moveBack);
+        throw e;
       }
-    }
-    if (opts.statusSocket !== false) {
-      const sock = opts.statusSocket ?? defaultSocketPath(this.instance);
-      this.status = new StatusServer(sock, () => this.snapshot(), logger);
-      this.status.listen().catch((err) => logger.warn({ err, socket: sock }, 'status socket unavailable'));
+      if (placing) {
+        try {
+          this.unplaceSupervisor = placeSupervisor(detection, `${parent}/${this.instance}`) ?? undefined;
+        } catch (err) {
+          logger.warn({ err }, 'could not place the supervisor next to its vhost groups (the fast path will be slower)');
+        }
+      }
+
+      const classify = createClassifier(config);
+      const scan = makeConnectionScanner(this.native);
+      // Accept mode: group i is vhost i, then _default and _server.
+      const groupNames = groups.map((g) => g.name);
+      this.supervisor = new Supervisor({
+        respond: (id, quiet, retryMs, group) =>
+          this.loop.respond(
+            id,
+            retryMs ? { kind: 'peekAgain', retryMs } : quiet ? { kind: 'quiet', group: group === undefined ? undefined : groupNames.indexOf(group) } : { kind: 'continue' },
+          ),
+        fdState: () => {
+          const t = this.loop.fdTables();
+          return {
+            readFlags: t.readFlags.map((r) => {
+              const g = groupNames[r.group];
+              return { pid: r.pid, fd: r.fd, vhost: g === undefined || g === DEFAULT_GROUP ? null : g, inode: r.inode };
+            }),
+            fdCopies: t.fdCopies,
+          };
+        },
+        classify,
+        needsPeek: needsPeek(config),
+        moveToGroup: (pid, group) => this.cgroups.move(pid, group),
+        connectionsOf: scan,
+        normaliseIp: (ip) => normaliseIp(ip) ?? ip,
+        needsMoreBytes: (bytes) => needsMoreBytes(bytes, config.options.peekBytes),
+        firstByteTimeoutMs: config.options.firstByteTimeoutMs,
+        logger,
+        groupNames: this.classifyAt === 'accept' ? groupNames : undefined,
+      });
+      this.supervisor.adoptRoot(this.pid, SERVER_GROUP);
+      this.loop = new this.native.Loop(
+        this.listener,
+        {
+          verdictTimeoutMs: config.options.verdictTimeoutMs,
+          firstByteTimeoutMs: config.options.firstByteTimeoutMs,
+          peekBytes: config.options.peekBytes,
+          peek: needsPeek(config),
+          pendingFd: this.keeper.pendingFd,
+          vhostTable: vhostTableSpec(config),
+          ...(this.classifyAt === 'accept'
+            ? {
+                classifyAt: 'accept' as const,
+                // One trap per connection: SYNC_WAKE_UP's cheaper round trip buys little,
+                // and it would run every woken server process on the loop's CPU.
+                syncWakeup: false,
+                groups: groupNames.map((g) => this.cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
+                defaultGroup: groupNames.indexOf(DEFAULT_GROUP),
+                serverGroup: groupNames.indexOf(SERVER_GROUP),
+                maxHeld: config.options.maxHeldConnections,
+                slots: groups.map((g) => g.resources.connections ?? {}),
+                pidsMax: groups.map((g) => {
+                  const max = g.resources.pids?.max;
+                  const files = this.cgroups.groupPaths(g.name).map((d) => `${d}/pids.max`).filter((f) => fs.existsSync(f));
+                  return max === undefined || files.length === 0 ? null : { max, files };
+                }),
+              }
+            : {}),
+        },
+        (ev) => {
+          this.supervisor.handle(ev);
+          if (ev.kind === 'exit' && ev.pid === this.pid) this.reapServer();
+        },
+      );
+      this.loop.addProcess(this.pid, groupNames.indexOf(SERVER_GROUP));
+      this.loop.start();
+      logger.info(
+        {
+          instance: this.instance,
+          serverPid: this.pid,
+          command: opts.command,
+          cgroup: `v${this.cgroups.version}`,
+          syncWakeup: spawned.syncWakeup,
+          classifyAt: this.classifyAt,
+        },
+        'server started under vhqos',
+      );
+
+      setTimeout(() => this.checkReserves(), RESERVE_CHECK_MS).unref();
+      this.faults = new FaultWatch({ groups: () => groupNames, read: (g) => this.cgroups.faults(g), logger });
+      this.faults.start(FAULT_POLL_MS);
+
+      if (opts.forwardSignals) {
+        for (const sig of FORWARDED_SIGNALS) {
+          const h = () => {
+            try {
+              this.native.pidfdSendSignal(this.pidfd, os.constants.signals[sig]);
+            } catch {
+              /* already gone */
+            }
+          };
+          this.signalHandlers.set(sig, h);
+          process.on(sig, h);
+        }
+      }
+      if (opts.statusSocket !== false) {
+        const sock = opts.statusSocket ?? defaultSocketPath(this.instance);
+        this.status = new StatusServer(sock, () => this.snapshot(), logger);
+        this.status.listen().catch((err) => logger.warn({ err, socket: sock }, 'status socket unavailable'));
+      }
+    } catch (e) {
+      this.releaseInstance();
+      throw e;
     }
   }
 
@@ -398,6 +407,7 @@ export class SupervisedRun {
     } catch (err) {
       this.opts.logger.warn({ err }, 'cgroup cleanup incomplete');
     }
+    this.releaseInstance();
     return st;
   }
 

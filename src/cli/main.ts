@@ -22,7 +22,7 @@ export function main(argv: string[]): void {
         y
           .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'vhost configuration (YAML or JSON)' })
           .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel })
-          .option('instance', { type: 'string', describe: 'name of the cgroup subtree and status socket (default run-<pid>)' })
+          .option('instance', { type: 'string', describe: 'name of the cgroup subtree, status socket and metrics label (default: the config file name without extension); one live supervisor per name' })
           .option('cgroup-parent', { type: 'string', default: 'vhqos', describe: 'cgroup path to create the instance under' })
           .option('metrics', { type: 'string', describe: 'serve Prometheus metrics on HOST:PORT (/metrics)' })
           .usage('$0 run --config FILE [--log-level L] -- COMMAND [ARGS...]'),

@@ -2,6 +2,7 @@ import { loadConfig, ConfigError } from '../config/load';
 import { SupervisedRun } from '../run';
 import type { Logger } from '../supervisor/supervisor';
 import { startMetricsServer } from '../status/metrics';
+import { instanceNameFromConfig } from '../status/instance-registry';
 
 export interface RunCommandOptions {
   configFile: string;
@@ -22,7 +23,8 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
       config,
       command: o.command,
       logger: o.logger,
-      instance: o.instance,
+      // Stable across restarts: labels, status and metrics keep their names.
+      instance: o.instance ?? instanceNameFromConfig(o.configFile),
       cgroupParent: o.cgroupParent,
       forwardSignals: true,
       placeSupervisor: true,

@@ -2,6 +2,7 @@
 import { listStatusSockets, queryStatus, defaultSocketPath } from '../status/server';
 import type { StatusSnapshot } from '../status/snapshot';
 import type { Faults } from '../cgroup/faults';
+import * as path from 'node:path';
 import { bytes, seconds, table } from './format';
 
 export interface StatusArgs {
@@ -95,28 +96,61 @@ export function renderStatus(s: StatusSnapshot, opts: { tables?: boolean; prev?:
   return out.join('\n');
 }
 
+/** --socket, or the instance named exactly or by a unique prefix (of its name or a container id), or every one. */
 function socketsFor(a: StatusArgs): string[] {
   if (a.socket) return [a.socket];
-  if (a.instance) return [defaultSocketPath(a.instance)];
-  return listStatusSockets();
+  if (!a.instance) return listStatusSockets();
+  const exact = defaultSocketPath(a.instance);
+  const all = listStatusSockets();
+  if (all.includes(exact)) return [exact];
+  const byPrefix = all.filter((s) => path.basename(s, '.sock').startsWith(a.instance!));
+  if (byPrefix.length > 1) {
+    throw new StatusUsageError(`--instance ${a.instance} is ambiguous: ${byPrefix.map((s) => path.basename(s, '.sock')).join(', ')}`);
+  }
+  return byPrefix.length ? byPrefix : [exact];
+}
+
+class StatusUsageError extends Error {}
+
+/** A socket nobody listens on any more (its supervisor was killed). */
+function isStale(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ECONNREFUSED' || code === 'ENOENT';
 }
 
 export async function statusCommand(a: StatusArgs): Promise<number> {
-  if (socketsFor(a).length === 0) {
+  let first: string[];
+  try {
+    first = socketsFor(a);
+  } catch (e) {
+    if (!(e instanceof StatusUsageError)) throw e;
+    console.error(`vhqos: ${e.message}`);
+    return 2;
+  }
+  if (first.length === 0) {
     console.error('vhqos: no running supervisor found (no status socket in /run/vhqos). Start one with `vhqos run`.');
     return 1;
   }
+  const noted = new Set<string>();
   // Watching without --instance picks up instances that start meanwhile.
+  // Without --instance, stale sockets (a killed supervisor's) are skipped with a note.
   const fetchAll = async () =>
-    Promise.all(
-      socketsFor(a).map(async (s) => {
-        try {
-          return (await queryStatus(s)) as StatusSnapshot;
-        } catch (e) {
-          return new Error(`${s}: ${(e as Error).message}`);
-        }
-      }),
-    );
+    (
+      await Promise.all(
+        (a.watch ? socketsFor(a) : first).map(async (s) => {
+          try {
+            return (await queryStatus(s)) as StatusSnapshot;
+          } catch (e) {
+            if (!a.instance && !a.socket && isStale(e)) {
+              if (!noted.has(s)) console.error(`note: ${s}: no supervisor answers (stale socket), skipped`);
+              noted.add(s);
+              return null;
+            }
+            return new Error(`${s}: ${(e as Error).message}`);
+          }
+        }),
+      )
+    ).filter((s): s is StatusSnapshot | Error => s !== null);
   let prev = new Map<string, StatusSnapshot>();
   for (;;) {
     const snaps = await fetchAll();

@@ -96,3 +96,47 @@ test('run: serves by vhost, status shows it, SIGTERM is forwarded and everything
   t.deepEqual(leftovers, []);
   t.false(fs.existsSync(`/sys/fs/cgroup/vhqos/${instance}`));
 });
+
+test('instances: the name comes from the config file; a second run with a name in use is refused before anything is created; status skips stale sockets', async (t) => {
+  const port = await pickPort(['127.0.0.1']);
+  const srv = await makeInetdServer({ kind: 'tcpserver', ip: '127.0.0.1', port });
+  const name = `cli-name-${process.pid}`;
+  const cfg = tmpFile(`${name}.yaml`, 'vhosts:\n  gold:\n    hosts: [gold.test]\n');
+  const child = spawn(process.execPath, [bin, 'run', '--config', cfg, '--', ...srv.argv], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...srv.env } });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const stale = path.join('/run/vhqos', `cli-stale-${process.pid}.sock`);
+  try {
+    await waitForPort('127.0.0.1', port, 10000);
+    const gold = `/sys/fs/cgroup/cpu/vhqos/${name}`;
+    const groupsBefore = fs.existsSync(gold) ? fs.readdirSync(gold) : fs.readdirSync(`/sys/fs/cgroup/vhqos/${name}`);
+    // Same config (same name), another server: refused, and the first is untouched.
+    const port2 = await pickPort(['127.0.0.1'], port + 1);
+    const srv2 = await makeInetdServer({ kind: 'tcpserver', ip: '127.0.0.1', port: port2 });
+    const second = spawnSync(process.execPath, [bin, 'run', '--config', cfg, '--', ...srv2.argv], { encoding: 'utf8', timeout: 20000, env: { ...process.env, ...srv2.env } });
+    t.is(second.status, 1);
+    t.regex(second.stderr, new RegExp(`instance "${name}" is already running \\(supervisor pid ${child.pid}\\)`));
+    const after = fs.existsSync(gold) ? fs.readdirSync(gold) : fs.readdirSync(`/sys/fs/cgroup/vhqos/${name}`);
+    t.deepEqual(after, groupsBefore, "the first instance's cgroups are untouched");
+    const r = await httpGet({ ip: '127.0.0.1', port, host: 'gold.test', path: srv.paths.whoami, timeoutMs: 10000 });
+    t.is(servedBy(r.body), 'gold', 'the first instance still serves');
+    t.true(fs.existsSync(`/run/vhqos/${name}.sock`), 'its status socket is still there');
+    // Status finds it by name prefix, and skips a stale socket with a note.
+    const byPrefix = vhqos('status', '--instance', name.slice(0, -2), '--json');
+    t.is(byPrefix.status, 0, byPrefix.stderr);
+    t.is(JSON.parse(byPrefix.stdout)[0].instance, name);
+    const { execFileSync } = await import('node:child_process');
+    // A socket file nobody listens on: bind and exit.
+    execFileSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.exit(0))`]);
+    const all = vhqos('status', '--json');
+    t.is(all.status, 0, all.stderr);
+    t.regex(all.stderr, new RegExp(`note: ${stale.replace(/[.]/g, '\\.')}: no supervisor answers \\(stale socket\\), skipped`));
+    t.true((JSON.parse(all.stdout) as { instance: string }[]).some((s) => s.instance === name));
+    await srv2.stop();
+  } finally {
+    fs.rmSync(stale, { force: true });
+    child.kill('SIGTERM');
+    await exited;
+    await srv.stop();
+  }
+  t.false(fs.existsSync(`/run/vhqos/${name}.pid`), 'the claim is released at exit');
+});

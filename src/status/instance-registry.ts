@@ -1,0 +1,82 @@
+// Instance names: one live supervisor per name. The name labels the cgroup
+// subtree, the status socket and the metrics, so it is stable across
+// restarts (derived from the config file) and claimed before anything is
+// created: a claim file <STATUS_DIR>/<name>.pid holds the supervisor's pid;
+// a claim whose process is gone (or is not a node process any more) is stale
+// and taken over.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { STATUS_DIR } from './server';
+
+/** `/etc/vhqos/shop.yaml` -> `shop`: the base name without extension, made a safe cgroup name. */
+export function instanceNameFromConfig(file: string): string {
+  const base = path.basename(file).replace(/\.(ya?ml|json)$/i, '');
+  const safe = base.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[.-]+/, '');
+  return safe.slice(0, 64) || 'vhqos';
+}
+
+export class InstanceInUseError extends Error {
+  readonly code = 'VHQOS_ERR_INSTANCE_IN_USE';
+  constructor(readonly instance: string, readonly pid: number) {
+    super(
+      `instance "${instance}" is already running (supervisor pid ${pid}); ` +
+        'give this one another name with --instance NAME, or stop the other first',
+    );
+    this.name = 'InstanceInUseError';
+  }
+}
+
+function claimPath(instance: string, dir: string): string {
+  return path.join(dir, `${instance}.pid`);
+}
+
+/** Whether pid is a live node process (a pid reused by something else is not a supervisor). */
+function isSupervisor(pid: number): boolean {
+  try {
+    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return cmd.some((a) => /(^|\/)(node|nodejs)$/.test(a) || /vhqos/.test(a));
+  } catch {
+    return false;
+  }
+}
+
+/** The pid of the live supervisor holding `instance`, or null. */
+export function instanceOwner(instance: string, dir = STATUS_DIR): number | null {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(claimPath(instance, dir), 'utf8').trim());
+  } catch {
+    return null;
+  }
+  return Number.isInteger(pid) && pid > 0 && isSupervisor(pid) ? pid : null;
+}
+
+/**
+ * Claims `instance` for this process; throws InstanceInUseError if a live
+ * supervisor has it. Returns the release function (idempotent).
+ */
+export function claimInstance(instance: string, dir = STATUS_DIR): () => void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = claimPath(instance, dir);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        try {
+          if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.unlinkSync(file);
+        } catch {
+          /* gone */
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = instanceOwner(instance, dir);
+      if (owner !== null) throw new InstanceInUseError(instance, owner);
+      fs.rmSync(file, { force: true }); // stale: its supervisor is gone
+    }
+  }
+  throw new InstanceInUseError(instance, -1);
+}
