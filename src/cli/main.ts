@@ -24,7 +24,8 @@ export function main(argv: string[]): void {
           .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel })
           .option('instance', { type: 'string', describe: 'name of the cgroup subtree, status socket and metrics label (default: the config file name without extension); one live supervisor per name' })
           .option('cgroup-parent', { type: 'string', default: 'vhqos', describe: 'cgroup path to create the instance under' })
-          .option('metrics', { type: 'string', describe: 'serve Prometheus metrics on HOST:PORT (/metrics)' })
+          .option('metrics', { type: 'string', describe: 'serve Prometheus metrics at /metrics on HOST:PORT or unix:/PATH (a 0600 socket)' })
+          .option('metrics-token-file', { type: 'string', describe: 'require "Authorization: Bearer <token>" with the token in this 0600 file' })
           .usage('$0 run --config FILE [--log-level L] -- COMMAND [ARGS...]'),
       async (a) => {
         const command = ((a['--'] as unknown[] | undefined) ?? a._.slice(1)).map(String);
@@ -35,6 +36,7 @@ export function main(argv: string[]): void {
           instance: a.instance,
           cgroupParent: a['cgroup-parent'],
           metrics: a.metrics,
+          metricsTokenFile: a['metrics-token-file'],
         });
       },
     )

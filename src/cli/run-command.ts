@@ -1,7 +1,8 @@
 import { loadConfig, ConfigError } from '../config/load';
 import { SupervisedRun } from '../run';
 import type { Logger } from '../supervisor/supervisor';
-import { startMetricsServer } from '../status/metrics';
+import * as fs from 'node:fs';
+import { parseMetricsAddress, startMetricsServer } from '../status/metrics';
 import { instanceNameFromConfig } from '../status/instance-registry';
 
 export interface RunCommandOptions {
@@ -10,13 +11,30 @@ export interface RunCommandOptions {
   logger: Logger;
   instance?: string;
   cgroupParent?: string;
-  /** HOST:PORT for Prometheus metrics. */
+  /** HOST:PORT or unix:/PATH for Prometheus metrics. */
   metrics?: string;
+  /** File holding a bearer token scrapers must send. */
+  metricsTokenFile?: string;
 }
 
 /** Runs the server to completion; resolves with the exit code vhqos should return. */
 export async function runCommand(o: RunCommandOptions): Promise<number> {
-  let run: SupervisedRun;
+  let run: SupervisedRun | undefined;
+  // The metrics endpoint first: a bad address or a port in use is a start-up
+  // error, before the server runs (scrapes get 503 until it does).
+  let metrics: import('node:http').Server | undefined;
+  if (o.metrics) {
+    try {
+      const token = o.metricsTokenFile ? readToken(o.metricsTokenFile) : undefined;
+      metrics = await startMetricsServer(parseMetricsAddress(o.metrics), () => {
+        if (!run) throw new Error('starting');
+        return run.snapshot();
+      }, o.logger, { token });
+    } catch (e) {
+      console.error(`vhqos: metrics: ${(e as Error).message}`);
+      return 2;
+    }
+  }
   try {
     const config = loadConfig(o.configFile);
     run = new SupervisedRun({
@@ -30,22 +48,23 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
       placeSupervisor: true,
     });
   } catch (e) {
+    metrics?.close();
     if (e instanceof ConfigError) console.error(`vhqos: invalid configuration\n${e.message}`);
     else console.error(`vhqos: ${(e as Error).message}`);
     return e instanceof ConfigError ? 2 : 1;
   }
-  let metrics: import('node:http').Server | undefined;
-  if (o.metrics) {
-    try {
-      metrics = await startMetricsServer(o.metrics, () => run.snapshot(), o.logger);
-      o.logger.info({ metrics: `http://${o.metrics}/metrics` }, 'metrics available');
-    } catch (e) {
-      // The server is running already: a metrics problem must not stop it.
-      o.logger.error({ err: e }, 'metrics endpoint unavailable');
-    }
-  }
+  if (metrics) o.logger.info({ metrics: o.metrics }, 'metrics available at /metrics');
   const st = await run.wait();
   metrics?.close();
   if (st.code !== null) return st.code;
   return 128 + (st.signal ?? 0);
+}
+
+/** The token file must not be readable by others (tenants run code on this host). */
+function readToken(file: string): string {
+  const st = fs.statSync(file);
+  if (st.mode & 0o077) throw new Error(`${file}: the token file must not be readable by group or others (chmod 600)`);
+  const token = fs.readFileSync(file, 'utf8').trim();
+  if (!token) throw new Error(`${file}: empty token`);
+  return token;
 }

@@ -1,5 +1,6 @@
 // Prometheus metrics of one supervisor (prom-client), computed from the same
 // snapshot `vhqos status` shows, at scrape time.
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { VERSION } from '../version';
@@ -82,14 +83,51 @@ export function metricsRegistry(snapshot: () => StatusSnapshot): Registry {
   return registry;
 }
 
-/** Serves /metrics on host:port. Resolves once listening. */
-export function startMetricsServer(address: string, snapshot: () => StatusSnapshot, logger: Logger): Promise<http.Server> {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(address);
-  if (!m) return Promise.reject(new Error(`--metrics: expected HOST:PORT, got ${JSON.stringify(address)}`));
-  const host = m[1] ?? m[2];
-  const port = Number(m[3]);
+/** Where metrics are served: `HOST:PORT`, `[IPv6]:PORT`, or `unix:/path` (a 0600 socket only root can read). */
+export type MetricsAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+export class MetricsAddressError extends Error {
+  readonly code = 'VHQOS_ERR_METRICS_ADDRESS';
+}
+
+/** Parses --metrics; throws MetricsAddressError with what is expected. */
+export function parseMetricsAddress(address: string): MetricsAddress {
+  if (address.startsWith('unix:')) {
+    const p = address.slice(5);
+    if (!p.startsWith('/')) throw new MetricsAddressError(`--metrics ${JSON.stringify(address)}: unix: needs an absolute path (unix:/run/vhqos/metrics.sock)`);
+    return { kind: 'unix', path: p };
+  }
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new MetricsAddressError(`--metrics ${JSON.stringify(address)}: expected HOST:PORT (127.0.0.1:9464, [::1]:9464) or unix:/PATH`);
+  }
+  return { kind: 'tcp', host: m[1] ?? m[2], port };
+}
+
+export interface MetricsServerOptions {
+  /** A bearer token clients must send (Authorization: Bearer TOKEN); tenants on the host cannot read it from a 0600 file. */
+  token?: string;
+}
+
+/**
+ * Serves /metrics. Resolves once listening; rejects (EADDRINUSE, EACCES) so
+ * callers can refuse to start. `snapshot` may throw while the instance is
+ * starting: the scrape then gets 503.
+ */
+export function startMetricsServer(address: MetricsAddress | string, snapshot: () => StatusSnapshot, logger: Logger, opts: MetricsServerOptions = {}): Promise<http.Server> {
+  let where: MetricsAddress;
+  try {
+    where = typeof address === 'string' ? parseMetricsAddress(address) : address;
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const registry = metricsRegistry(snapshot);
   const server = http.createServer(async (req, res) => {
+    if (opts.token !== undefined && req.headers.authorization !== `Bearer ${opts.token}`) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Bearer' }).end('a bearer token is required\n');
+      return;
+    }
     if (req.url !== '/metrics') {
       res.writeHead(404).end('try /metrics\n');
       return;
@@ -99,14 +137,25 @@ export function startMetricsServer(address: string, snapshot: () => StatusSnapsh
       res.writeHead(200, { 'Content-Type': registry.contentType }).end(body);
     } catch (err) {
       logger.warn({ err }, 'metrics scrape failed');
-      res.writeHead(500).end();
+      res.writeHead(503).end();
     }
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    const ready = () => {
+      server.off('error', reject);
+      server.on('error', (err) => logger.warn({ err }, 'metrics endpoint error'));
       server.unref();
       resolve(server);
-    });
+    };
+    if (where.kind === 'unix') {
+      fs.rmSync(where.path, { force: true });
+      server.listen(where.path, () => {
+        fs.chmodSync(where.path, 0o600);
+        ready();
+      });
+    } else {
+      server.listen(where.port, where.host, ready);
+    }
   });
 }

@@ -140,3 +140,46 @@ test('instances: the name comes from the config file; a second run with a name i
   }
   t.false(fs.existsSync(`/run/vhqos/${name}.pid`), 'the claim is released at exit');
 });
+
+test('--metrics: a bad address is a start-up error before the server runs; a unix socket with a bearer token keeps metrics from others', async (t) => {
+  const good = tmpFile('good.yaml', 'vhosts:\n  gold:\n    hosts: [gold.test]\n');
+  const marker = path.join(path.dirname(good), 'started');
+  for (const bad of ['nonsense', '127.0.0.1:99999', 'unix:relative.sock']) {
+    const r = vhqos('run', '--config', good, '--instance', `cli-m-${process.pid}`, '--metrics', bad, '--', '/usr/bin/touch', marker);
+    t.is(r.status, 2, `${bad}: ${r.stderr}`);
+    t.regex(r.stderr, /vhqos: metrics: --metrics .*(expected HOST:PORT|absolute path)/);
+  }
+  t.false(fs.existsSync(marker), 'the server never started');
+  const tokenFile = tmpFile('token', 's3cret\n');
+  fs.chmodSync(tokenFile, 0o644);
+  const loose = vhqos('run', '--config', good, '--metrics', '127.0.0.1:1', '--metrics-token-file', tokenFile, '--', '/usr/bin/touch', marker);
+  t.is(loose.status, 2);
+  t.regex(loose.stderr, /must not be readable by group or others/);
+  fs.chmodSync(tokenFile, 0o600);
+  const port = await pickPort(['127.0.0.1']);
+  const srv = await makeInetdServer({ kind: 'tcpserver', ip: '127.0.0.1', port });
+  const sock = path.join(path.dirname(good), 'metrics.sock');
+  const child = spawn(process.execPath, [bin, 'run', '--config', good, '--instance', `cli-m-${process.pid}`, '--metrics', `unix:${sock}`, '--metrics-token-file', tokenFile, '--', ...srv.argv], { stdio: 'ignore', env: { ...process.env, ...srv.env } });
+  const exited = new Promise((r) => child.on('exit', r));
+  const get = (headers: Record<string, string>) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) =>
+      http.get({ socketPath: sock, path: '/metrics', headers }, (res) => {
+        let b = '';
+        res.on('data', (d) => (b += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+      }).on('error', reject),
+    );
+  try {
+    await waitForPort('127.0.0.1', port, 10000);
+    t.is((fs.statSync(sock).mode & 0o777).toString(8), '600');
+    t.is((await get({})).status, 401);
+    t.is((await get({ Authorization: 'Bearer wrong' })).status, 401);
+    const ok = await get({ Authorization: 'Bearer s3cret' });
+    t.is(ok.status, 200);
+    t.regex(ok.body, /^vhqos_vhost_connections_total\{vhqos_instance="cli-m-\d+",vhost="gold"\} 0$/m);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+    await srv.stop();
+  }
+});

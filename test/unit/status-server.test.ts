@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MAX_SOCKET_PATH, StatusServer } from '../../src/status/server';
+import { MetricsAddressError, parseMetricsAddress } from '../../src/status/metrics';
 
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -34,4 +35,14 @@ test('a status socket answers a status request and refuses garbage', async (t) =
   t.false(JSON.parse(await ask('nonsense\n')).ok);
   await srv.close();
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('parseMetricsAddress: HOST:PORT, [IPv6]:PORT, unix:/PATH; anything else says what is expected', (t) => {
+  t.deepEqual(parseMetricsAddress('127.0.0.1:9464'), { kind: 'tcp', host: '127.0.0.1', port: 9464 });
+  t.deepEqual(parseMetricsAddress('[::1]:9464'), { kind: 'tcp', host: '::1', port: 9464 });
+  t.deepEqual(parseMetricsAddress('localhost:80'), { kind: 'tcp', host: 'localhost', port: 80 });
+  t.deepEqual(parseMetricsAddress('unix:/run/vhqos/m.sock'), { kind: 'unix', path: '/run/vhqos/m.sock' });
+  for (const bad of ['9464', ':9464', '127.0.0.1:0', '127.0.0.1:65536', '::1:9464', 'unix:m.sock', '']) {
+    t.throws(() => parseMetricsAddress(bad), { instanceOf: MetricsAddressError }, bad);
+  }
 });
