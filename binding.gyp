@@ -14,6 +14,7 @@
         "native/notify_loop.cc",
         "native/pids_allowance.cc",
         "native/probes.cc",
+        "native/reconfigure.cc",
         "native/process_table.cc",
         "native/sock_diag.cc",
         "native/spawn.cc",

@@ -401,7 +401,10 @@ void Acceptor::classify(Conn& c, const uint8_t* bytes, size_t n) {
   bool names = table_->has_names() &&
                table_->mode_for(reinterpret_cast<sockaddr*>(&c.local), c.local_len) == ListenerMode::Name;
   c.cls = table_->classify(reinterpret_cast<sockaddr*>(&c.local), c.local_len, bytes, n, names);
-  c.group = c.cls.vhost >= 0 ? c.cls.vhost : opts_.default_group;
+  c.group = c.cls.vhost < 0                                        ? opts_.default_group
+            : group_of_vhost_.empty()                              ? c.cls.vhost
+            : static_cast<size_t>(c.cls.vhost) < group_of_vhost_.size() ? group_of_vhost_[c.cls.vhost]
+                                                                   : opts_.default_group;
 }
 
 // A user-space accept filter: the connection waits here for its first bytes
@@ -1027,6 +1030,40 @@ void Acceptor::shutdown() {
   for (auto& [pid, pl] : proc_listeners_)
     for (int fd : pl.copies) close(fd);
   proc_listeners_.clear();
+}
+
+void Acceptor::reconfigure(Reconfig& r) {
+  table_ = std::move(r.table);
+  group_of_vhost_ = r.group_of_vhost;
+  if (!r.new_groups.empty()) mover_->add_groups(std::move(r.new_groups));
+  size_t groups = static_cast<size_t>(mover_->groups());
+  {
+    std::lock_guard<std::mutex> g(stats_mu_);
+    for (auto* v : {&stats_.group_connections, &stats_.group_moves, &stats_.group_serving, &stats_.group_queued_now,
+                    &stats_.group_queued, &stats_.group_refused, &stats_.group_idle})
+      v->resize(groups, 0);
+  }
+  over_max_.resize(groups);
+  idle_.resize(groups, 0);
+  r.slots.resize(groups);
+  slots_.set_limits(std::move(r.slots));
+  r.pids.resize(groups);
+  pids_.set_limits(std::move(r.pids));
+  idle_dirty_ = true;
+  // A removed vhost's connections that wait for a slot are _default's now.
+  for (int g : r.removed) {
+    if (g < 0 || static_cast<size_t>(g) >= groups) continue;
+    mover_->remove_group(g);
+    std::deque<Conn> q;
+    q.swap(over_max_[g]);
+    for (auto& c : q) {
+      c.group = opts_.default_group;
+      dispatch(std::move(c));
+    }
+  }
+  std::vector<int> all(groups);
+  for (size_t g = 0; g < groups; g++) all[g] = static_cast<int>(g);
+  slots_freed(all);  // a raised max lets waiting connections go on now
 }
 
 AcceptStats Acceptor::stats() {

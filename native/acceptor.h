@@ -44,6 +44,19 @@ struct AcceptOptions {
   std::vector<PidsLimit> pids;       // by group: pids.max plus the idle server processes in it
 };
 
+// A reload: the new vhost table, which group each of its vhosts is (groups
+// are only appended, so indices held anywhere stay valid), the groups new
+// to this reload, limits by group, and the groups no vhost maps to any more
+// (their processes count as _default's, which policy moves them to).
+struct Reconfig {
+  std::unique_ptr<VhostTable> table;
+  std::vector<int> group_of_vhost;
+  std::vector<std::vector<std::string>> new_groups;  // cgroup.procs files of each appended group
+  std::vector<SlotLimits> slots;                     // by group, all of them
+  std::vector<PidsLimit> pids;                       // by group, all of them
+  std::vector<int> removed;
+};
+
 // One connection vhqos handed to the server, reported to policy in batches.
 struct HandOver {
   pid_t pid = 0;
@@ -107,6 +120,7 @@ class Acceptor {
   void sweep(int64_t now_ms);       // held deadlines, batch flush
   int next_deadline_ms(int64_t now_ms) const;  // -1: none
   void shutdown();                  // parked accepts CONTINUE, connections handed out or closed
+  void reconfigure(Reconfig& r);    // loop thread; connections are classified by the old table or the new
   AcceptStats stats();
 
  private:
@@ -195,6 +209,7 @@ class Acceptor {
   uint64_t held_tag_, listener_tag_;
   AcceptOptions opts_;
   std::unique_ptr<VhostTable> table_;
+  std::vector<int> group_of_vhost_;  // empty: vhost i is group i
   std::unique_ptr<CgroupMover> mover_;
   AcceptorHost* host_;
   PendingIds* pending_;  // every parked accept is listed there until it is answered

@@ -163,6 +163,44 @@ Napi::Object EventToJs(Napi::Env env, const LoopEvent& ev) {
 
 std::vector<std::string> StringArray(Napi::Env env, Napi::Value v);
 
+// slots: [{max, reserve, queueTimeoutMs}], by group (optional; at most n).
+std::vector<SlotLimits> ParseSlots(Napi::Value v, int n) {
+  std::vector<SlotLimits> out;
+  if (!v.IsArray()) return out;
+  auto field = [](Napi::Object x, const char* k, int def) {
+    return x.Get(k).IsNumber() ? x.Get(k).As<Napi::Number>().Int32Value() : def;
+  };
+  auto a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length() && i < static_cast<uint32_t>(n); i++) {
+    SlotLimits l;
+    if (a.Get(i).IsObject()) {
+      auto x = a.Get(i).As<Napi::Object>();
+      l.max = std::max(0, field(x, "max", 0));
+      l.reserve = std::max(0, field(x, "reserve", 0));
+      l.queue_timeout_ms = std::max(0, field(x, "queueTimeoutMs", l.queue_timeout_ms));
+    }
+    out.push_back(l);
+  }
+  return out;
+}
+
+// pidsMax: [{max, files} | null], by group (optional; at most n).
+std::vector<PidsLimit> ParsePidsMax(Napi::Env env, Napi::Value v, int n) {
+  std::vector<PidsLimit> out;
+  if (!v.IsArray()) return out;
+  auto a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length() && i < static_cast<uint32_t>(n); i++) {
+    PidsLimit l;
+    if (a.Get(i).IsObject()) {
+      auto x = a.Get(i).As<Napi::Object>();
+      if (x.Get("max").IsNumber()) l.max = static_cast<long long>(x.Get("max").As<Napi::Number>().Int64Value());
+      if (x.Get("files").IsArray()) l.files = StringArray(env, x.Get("files"));
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
 class Loop : public Napi::ObjectWrap<Loop> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -170,7 +208,8 @@ class Loop : public Napi::ObjectWrap<Loop> {
                        {InstanceMethod("start", &Loop::Start), InstanceMethod("stop", &Loop::Stop),
                         InstanceMethod("addProcess", &Loop::AddProcess),
                         InstanceMethod("respond", &Loop::Respond), InstanceMethod("stats", &Loop::Stats),
-                        InstanceMethod("fdTables", &Loop::FdTablesJs)});
+                        InstanceMethod("fdTables", &Loop::FdTablesJs),
+                        InstanceMethod("reconfigure", &Loop::Reconfigure)});
   }
 
   // new Loop(listenerFd, {verdictTimeoutMs, firstByteTimeoutMs, peekBytes, peek, classifyAt,
@@ -210,35 +249,8 @@ class Loop : public Napi::ObjectWrap<Loop> {
       if (opts.accept.server_group < 0 || opts.accept.server_group >= n || opts.accept.default_group < 0 ||
           opts.accept.default_group >= n)
         throw Napi::RangeError::New(env, "serverGroup and defaultGroup must index groups");
-      // slots: [{max, reserve, queueTimeoutMs}] and pidsMax: [{max, files}], by group (optional).
-      auto field = [&](Napi::Object x, const char* k, int def) {
-        return x.Get(k).IsNumber() ? x.Get(k).As<Napi::Number>().Int32Value() : def;
-      };
-      if (o.Get("slots").IsArray()) {
-        auto a = o.Get("slots").As<Napi::Array>();
-        for (uint32_t i = 0; i < a.Length() && i < static_cast<uint32_t>(n); i++) {
-          SlotLimits l;
-          if (a.Get(i).IsObject()) {
-            auto x = a.Get(i).As<Napi::Object>();
-            l.max = std::max(0, field(x, "max", 0));
-            l.reserve = std::max(0, field(x, "reserve", 0));
-            l.queue_timeout_ms = std::max(0, field(x, "queueTimeoutMs", l.queue_timeout_ms));
-          }
-          opts.accept.slots.push_back(l);
-        }
-      }
-      if (o.Get("pidsMax").IsArray()) {
-        auto a = o.Get("pidsMax").As<Napi::Array>();
-        for (uint32_t i = 0; i < a.Length() && i < static_cast<uint32_t>(n); i++) {
-          PidsLimit l;
-          if (a.Get(i).IsObject()) {
-            auto x = a.Get(i).As<Napi::Object>();
-            if (x.Get("max").IsNumber()) l.max = static_cast<long long>(x.Get("max").As<Napi::Number>().Int64Value());
-            if (x.Get("files").IsArray()) l.files = StringArray(env, x.Get("files"));
-          }
-          opts.accept.pids.push_back(std::move(l));
-        }
-      }
+      opts.accept.slots = ParseSlots(o.Get("slots"), n);
+      opts.accept.pids = ParsePidsMax(env, o.Get("pidsMax"), n);
       mover = std::make_unique<CgroupMover>(std::move(procs));
     } else if (o.Get("vhostTable").IsObject()) {
       // read mode: the listener rules say which first reads are worth waiting for
@@ -274,6 +286,34 @@ class Loop : public Napi::ObjectWrap<Loop> {
     int rc = loop_->start();
     if (rc < 0) ThrowSys(info.Env(), rc, "epoll_ctl");
     return info.Env().Undefined();
+  }
+  // reconfigure({vhostTable, vhostGroups: number[], newGroups: string[][], slots, pidsMax, removedGroups: number[]})
+  Napi::Value Reconfigure(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "reconfigure(options)");
+    auto o = info[0].As<Napi::Object>();
+    if (!o.Get("vhostTable").IsObject()) throw Napi::TypeError::New(env, "reconfigure needs vhostTable");
+    Reconfig r;
+    r.table = std::make_unique<VhostTable>(ParseVhostTableSpec(env, o.Get("vhostTable")));
+    auto ints = [&](const char* k) {
+      std::vector<int> out;
+      if (!o.Get(k).IsArray()) return out;
+      auto a = o.Get(k).As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).ToNumber().Int32Value());
+      return out;
+    };
+    r.group_of_vhost = ints("vhostGroups");
+    r.removed = ints("removedGroups");
+    if (o.Get("newGroups").IsArray()) {
+      auto a = o.Get("newGroups").As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) r.new_groups.push_back(StringArray(env, a.Get(i)));
+    }
+    constexpr int kAll = 1 << 30;
+    r.slots = ParseSlots(o.Get("slots"), kAll);
+    r.pids = ParsePidsMax(env, o.Get("pidsMax"), kAll);
+    int rc = loop_->reconfigure(std::move(r));
+    if (rc < 0) ThrowSys(env, rc, "reconfigure");
+    return env.Undefined();
   }
   Napi::Value Stop(const Napi::CallbackInfo& info) {
     loop_->stop();

@@ -21,13 +21,16 @@ class CgroupMover {
   // Writes pid into every hierarchy of group g. 0 or -errno (-ESRCH: gone).
   // Thread-safe: the loop and the move worker may both call it.
   int move(pid_t pid, int group);
-  int groups() const { return static_cast<int>(procs_.size()); }
+  int groups() const;
+  // A reload: groups are only ever appended (indices stay valid), and a
+  // removed vhost's group is emptied (moves into it fail with -ENOENT).
+  void add_groups(std::vector<std::vector<std::string>> procs);
+  void remove_group(int group);
 
  private:
-  int fd_of(int group, size_t i);
   std::vector<std::vector<std::string>> procs_;
   std::vector<std::vector<int>> fds_;  // -1: not opened yet
-  std::mutex mu_;                      // guards fds_
+  mutable std::mutex mu_;              // guards procs_ and fds_
 };
 
 }  // namespace vhqos

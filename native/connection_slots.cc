@@ -10,6 +10,17 @@ ConnectionSlots::ConnectionSlots(std::vector<SlotLimits> limits) : limits_(std::
   for (auto& l : limits_) any_reserve_ = any_reserve_ || l.reserve > 0;
 }
 
+void ConnectionSlots::set_limits(std::vector<SlotLimits> limits) {
+  std::vector<int> serving = serving_;
+  serving.pop_back();  // the spare entry
+  limits_ = std::move(limits);
+  limits_.push_back(SlotLimits{});
+  serving.resize(limits_.size(), 0);
+  serving_ = std::move(serving);
+  any_reserve_ = false;
+  for (auto& l : limits_) any_reserve_ = any_reserve_ || l.reserve > 0;
+}
+
 bool ConnectionSlots::full(int g) const {
   size_t i = index(g);
   return limits_[i].max > 0 && serving_[i] >= limits_[i].max;

@@ -27,6 +27,8 @@ struct SlotLimits {
 class ConnectionSlots {
  public:
   explicit ConnectionSlots(std::vector<SlotLimits> limits);
+  // A reload: new limits by group (more groups, maybe); slots in use stay.
+  void set_limits(std::vector<SlotLimits> limits);
   const SlotLimits& limits(int g) const { return limits_[index(g)]; }
   bool full(int g) const;   // at max: a new connection of g waits
   void take(int g) { serving_[index(g)]++; }

@@ -429,6 +429,7 @@ void NotifyLoop::run() {
         if (read(evfd_, &v, sizeof v) < 0) {
         }
         drain_sends();
+        apply_reconfig();
         if (acceptor_) acceptor_->on_wake();
       } else if (tag == kTagPidfd) {
         remove_process(static_cast<pid_t>(val));

@@ -120,6 +120,10 @@ class NotifyLoop : public AcceptorHost {
   LoopStats stats();
   FdTables fd_tables();
   bool running() const { return running_.load(); }
+  // A reload (native/reconfigure.cc): applied on the loop thread between two
+  // notifications, so each connection is classified by the old table or the
+  // new one. Returns once applied: 0, or -ETIMEDOUT.
+  int reconfigure(Reconfig r);
 
  private:
   struct FdState {
@@ -206,6 +210,11 @@ class NotifyLoop : public AcceptorHost {
   std::unordered_map<uint64_t, int> held_slots_;  // read mode: notification id -> slot in pending_ids_
   void hold_id(uint64_t id);
   void release_id(uint64_t id);
+  void apply_reconfig();                // loop thread: the pending reload, if any
+  std::mutex reconfig_mu_;              // guards reconfig_, reconfig_done_
+  std::condition_variable reconfig_cv_;
+  std::unique_ptr<Reconfig> reconfig_;
+  uint64_t reconfig_done_ = 0, reconfig_seq_ = 0;
   std::unique_ptr<Acceptor> acceptor_;  // accept mode; loop thread only
   std::unique_ptr<VhostTable> table_;
   std::unique_ptr<CgroupMover> mover_;

@@ -17,10 +17,25 @@ PidsAllowance::PidsAllowance(std::vector<PidsLimit> limits) : limits_(std::move(
   }
 }
 
-PidsAllowance::~PidsAllowance() {
+PidsAllowance::~PidsAllowance() { close_all(); }
+
+void PidsAllowance::close_all() {
   for (auto& v : fds_)
     for (int fd : v)
       if (fd >= 0) close(fd);
+  fds_.clear();
+}
+
+void PidsAllowance::set_limits(std::vector<PidsLimit> limits) {
+  close_all();
+  limits_ = std::move(limits);
+  fds_.resize(limits_.size());
+  written_.assign(limits_.size(), -1);
+  any_ = false;
+  for (size_t g = 0; g < limits_.size(); g++) {
+    fds_[g].assign(limits_[g].files.size(), -1);
+    any_ = any_ || (limits_[g].max >= 0 && !limits_[g].files.empty());
+  }
 }
 
 int PidsAllowance::set_idle(int g, int idle) {

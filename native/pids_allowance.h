@@ -23,12 +23,15 @@ class PidsAllowance {
   PidsAllowance(const PidsAllowance&) = delete;
   PidsAllowance& operator=(const PidsAllowance&) = delete;
   bool any() const { return any_; }
+  // A reload: new limits by group; each is written again at the next count.
+  void set_limits(std::vector<PidsLimit> limits);
   // Group g has `idle` idle server processes now. 0 or -errno of the write.
   int set_idle(int g, int idle);
   long long written(int g) const { return g >= 0 && static_cast<size_t>(g) < written_.size() ? written_[g] : -1; }
   unsigned long long writes() const { return writes_; }
 
  private:
+  void close_all();
   std::vector<PidsLimit> limits_;
   std::vector<std::vector<int>> fds_;  // opened on first write
   std::vector<long long> written_;

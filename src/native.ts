@@ -165,6 +165,20 @@ export interface NativeLoop {
   respond(id: bigint, verdict: Verdict): boolean;
   stats(): LoopStats;
   /** The read-mode fd tables the loop owns: read flags (501, group index as in LoopOptions.groups) and fd copies (429). */
+  /**
+   * A reload, applied on the loop thread between two notifications. Accept
+   * mode: vhost i of the table is group vhostGroups[i]; newGroups are
+   * appended to the groups; slots/pidsMax cover every group; the processes
+   * of removedGroups count as _default's.
+   */
+  reconfigure(o: {
+    vhostTable: VhostTableSpec;
+    vhostGroups?: number[];
+    newGroups?: string[][];
+    removedGroups?: number[];
+    slots?: LoopOptions['slots'];
+    pidsMax?: LoopOptions['pidsMax'];
+  }): void;
   fdTables(): { readFlags: { pid: number; fd: number; group: number; inode: number }[]; fdCopies: { pid: number; fd: number; newFd: number; syscall: string }[] };
 }
 

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import type { ResourceSettings, VhqosConfig } from './types';
+import { loadConfig } from './config/load';
 import { loadNative, type AcceptStats, type NativeBinding, type NativeLoop } from './native';
 import { CgroupManager, detectCgroups } from './cgroup';
 import { placeSupervisor } from './cgroup/supervisor-placement';
@@ -16,6 +17,7 @@ import { StatusServer, defaultSocketPath } from './status/server';
 import type { StatusSnapshot } from './status/snapshot';
 import { FaultWatch } from './status/fault-watch';
 import { claimInstance } from './status/instance-registry';
+import { describePlan, effectiveConfig, planReload, type ReloadPlan } from './supervisor/reload';
 import { reap, type ExitStatus } from './reap';
 import { chooseClassifyAt, type ClassifyAt } from './supervisor/classify-at';
 import type { VhostTableSpec } from './native';
@@ -46,6 +48,8 @@ export interface RunOptions {
    */
   placeSupervisor?: boolean;
   logger: Logger;
+  /** The file `config` came from: `vhqos reload` reads it again. */
+  configFile?: string;
   /** Name of this instance's cgroup subtree, status socket and metrics label (claimed: one live supervisor per name). Default: run-<pid> (the CLI uses the config file name). */
   instance?: string;
   /** cgroup path (under each hierarchy) to create the instance in. Default: vhqos. */
@@ -90,6 +94,9 @@ export function vhostTableSpec(config: VhqosConfig): VhostTableSpec {
   };
 }
 
+/** A group index whose vhost a reload removed (the loop's indices never shift). */
+const REMOVED = '\0removed';
+
 /** How often the kernel's fault counters are read (a few small files per group). */
 const FAULT_POLL_MS = 2000;
 
@@ -131,9 +138,18 @@ export class SupervisedRun {
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
   private finished?: Promise<ExitStatus>;
   private readonly releaseInstance: () => void;
+  /** The config in force (a reload replaces it). */
+  private config: VhqosConfig;
+  /**
+   * Group names by the loop's group index: vhosts, _default, _server, then
+   * vhosts a reload added. Only ever appended (the loop's indices stay
+   * valid); a removed vhost's entry becomes REMOVED.
+   */
+  private readonly groupNames: string[] = [];
 
   constructor(private readonly opts: RunOptions) {
     const { config, logger } = opts;
+    this.config = config;
     if (opts.command.length === 0 && !opts.attach) throw new Error('vhqos run: no command given (usage: vhqos run --config FILE -- CMD [ARGS...])');
     this.native = opts.native ?? loadNative();
     this.instance = opts.instance ?? `run-${process.pid}`;
@@ -228,7 +244,8 @@ export class SupervisedRun {
       const classify = createClassifier(config);
       const scan = makeConnectionScanner(this.native);
       // Accept mode: group i is vhost i, then _default and _server.
-      const groupNames = groups.map((g) => g.name);
+      this.groupNames.push(...groups.map((g) => g.name));
+      const groupNames = this.groupNames;
       this.supervisor = new Supervisor({
         respond: (id, quiet, retryMs, group) =>
           this.loop.respond(
@@ -250,7 +267,7 @@ export class SupervisedRun {
         moveToGroup: (pid, group) => this.cgroups.move(pid, group),
         connectionsOf: scan,
         normaliseIp: (ip) => normaliseIp(ip) ?? ip,
-        needsMoreBytes: (bytes) => needsMoreBytes(bytes, config.options.peekBytes),
+        needsMoreBytes: (bytes) => needsMoreBytes(bytes, this.config.options.peekBytes),
         firstByteTimeoutMs: config.options.firstByteTimeoutMs,
         logger,
         groupNames: this.classifyAt === 'accept' ? groupNames : undefined,
@@ -304,7 +321,7 @@ export class SupervisedRun {
       );
 
       setTimeout(() => this.checkReserves(), RESERVE_CHECK_MS).unref();
-      this.faults = new FaultWatch({ groups: () => groupNames, read: (g) => this.cgroups.faults(g), logger });
+      this.faults = new FaultWatch({ groups: () => this.liveGroups(), read: (g) => this.cgroups.faults(g), logger });
       this.faults.start(FAULT_POLL_MS);
 
       if (opts.forwardSignals) {
@@ -322,7 +339,15 @@ export class SupervisedRun {
       }
       if (opts.statusSocket !== false) {
         const sock = opts.statusSocket ?? defaultSocketPath(this.instance);
-        this.status = new StatusServer(sock, () => this.snapshot(), logger);
+        this.status = new StatusServer(sock, () => this.snapshot(), logger, {
+        // `vhqos reload`: the socket is root-only, like the rest of the control.
+        reload: (req) => {
+          const file = typeof req.config === 'string' ? req.config : this.opts.configFile;
+          if (!file) throw new Error('this instance was not started from a config file: give one with --config FILE');
+          const { plan, warnings } = this.reload(loadConfig(file));
+          return { config: file, changes: describePlan(plan), plan, warnings };
+        },
+      });
         this.status.listen().catch((err) => logger.warn({ err, socket: sock }, 'status socket unavailable'));
       }
     } catch (e) {
@@ -416,7 +441,7 @@ export class SupervisedRun {
    * size is only known once the server runs (its processes parked in accept).
    */
   private checkReserves(): void {
-    const groups = [...this.opts.config.vhosts.map((v) => v.resources), this.opts.config.default];
+    const groups = [...this.config.vhosts.map((v) => v.resources), this.config.default];
     const reserved = groups.reduce((n, r) => n + (r.connections?.reserve ?? 0), 0);
     if (reserved === 0 || this.classifyAt !== 'accept') return;
     const pool = this.loop.stats().accept?.parkedPeak ?? 0;
@@ -427,11 +452,84 @@ export class SupervisedRun {
       );
   }
 
+  /** The groups that exist now: the vhosts, _default, _server. */
+  private liveGroups(): string[] {
+    return [...this.config.vhosts.map((v) => v.name), DEFAULT_GROUP, SERVER_GROUP];
+  }
+
+  /** The settings of a group in the config in force. */
+  private resourcesOf(name: string): ResourceSettings {
+    if (name === DEFAULT_GROUP) return this.config.default;
+    return this.config.vhosts.find((v) => v.name === name)?.resources ?? {};
+  }
+
+  /** What the loop needs per group index: connection slots and the pids allowance. */
+  private groupLimits(): { slots: { max?: number; reserve?: number; queueTimeoutMs?: number }[]; pidsMax: ({ max: number; files: string[] } | null)[] } {
+    const slots = this.groupNames.map((g) => (g === REMOVED ? {} : (this.resourcesOf(g).connections ?? {})));
+    const pidsMax = this.groupNames.map((g) => {
+      const max = g === REMOVED ? undefined : this.resourcesOf(g).pids?.max;
+      if (max === undefined) return null;
+      const files = this.cgroups.groupPaths(g).map((d) => `${d}/pids.max`).filter((f) => fs.existsSync(f));
+      return files.length ? { max, files } : null;
+    });
+    return { slots, pidsMax };
+  }
+
+  /**
+   * Applies a new config without restarting or signalling the server: new
+   * vhosts get their cgroups and then their connections, changed limits are
+   * written, a removed vhost's processes move to _default and its cgroups go;
+   * the classification table switches in one step on the loop thread.
+   * Options that shape the running loop stay as they were (reported).
+   */
+  reload(next: VhqosConfig): { plan: ReloadPlan; warnings: string[] } {
+    const plan = planReload(this.config, next);
+    const target = effectiveConfig(this.config, next);
+    const warnings: string[] = [];
+    const logger = this.opts.logger;
+    // 1. cgroups of new vhosts, and the new limits of the others.
+    const added = target.vhosts.filter((v) => plan.added.includes(v.name));
+    if (added.length) warnings.push(...this.cgroups.setup(added.map((v) => ({ name: v.name, resources: v.resources }))).warnings);
+    for (const v of target.vhosts) if (plan.limitsChanged.includes(v.name)) warnings.push(...this.cgroups.update(v.name, v.resources));
+    if (plan.defaultChanged) warnings.push(...this.cgroups.update(DEFAULT_GROUP, target.default));
+    const removedIdx = plan.removed.map((n) => this.groupNames.indexOf(n));
+    const firstNew = this.groupNames.length;
+    this.groupNames.push(...added.map((v) => v.name));
+    this.config = target;
+    // 2. The classification, atomically: the loop swaps its table between two connections.
+    if (this.classifyAt === 'accept') {
+      removedIdx.forEach((i) => (this.groupNames[i] = REMOVED));
+      this.loop.reconfigure({
+        vhostTable: vhostTableSpec(target),
+        vhostGroups: target.vhosts.map((v) => this.groupNames.indexOf(v.name)),
+        newGroups: this.groupNames.slice(firstNew).map((g) => this.cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
+        removedGroups: removedIdx,
+        ...this.groupLimits(),
+      });
+    } else {
+      this.loop.reconfigure({ vhostTable: vhostTableSpec(target) });
+      this.supervisor.setClassifier({ classify: createClassifier(target), needsPeek: needsPeek(target) });
+      removedIdx.forEach((i) => (this.groupNames[i] = REMOVED));
+    }
+    // 3. A removed vhost's processes to _default, then its cgroups go.
+    for (const name of plan.removed) {
+      try {
+        const moved = this.cgroups.removeGroup(name, DEFAULT_GROUP);
+        logger.info({ vhost: name, moved }, 'vhost removed: its processes are in _default now');
+      } catch (err) {
+        warnings.push(`${name}: could not remove its cgroup: ${(err as Error).message}`);
+      }
+    }
+    for (const w of warnings) logger.warn({ setting: w }, 'setting not applied');
+    logger.info({ instance: this.instance, ...plan }, `reload: ${describePlan(plan).join('; ')}`);
+    return { plan, warnings };
+  }
+
   snapshot(): StatusSnapshot {
-    const { config } = this.opts;
+    const config = this.config;
     // Accept mode: exact counts from the loop; read mode: policy's own.
     const accept = this.classifyAt === 'accept' ? this.loop.stats().accept : undefined;
-    const groupIndex = new Map([...this.opts.config.vhosts.map((v) => v.name), DEFAULT_GROUP, SERVER_GROUP].map((n, i) => [n, i]));
+    const groupIndex = new Map(this.liveGroups().map((n) => [n, this.groupNames.indexOf(n)]));
     const counts = new Map(
       accept
         ? [...groupIndex].map(([n, i]) => [n, { connections: accept.groupConnections[i] ?? 0, moves: accept.groupMoves[i] ?? 0 }])

@@ -149,6 +149,42 @@ export class CgroupManager {
     return true;
   }
 
+  /** A reload: writes a group's settings again (a setting left out gets its default). Returns warnings. */
+  update(group: string, resources: ResourceSettings): string[] {
+    return this.apply(group, resources);
+  }
+
+  /**
+   * A reload removed a vhost: its processes move to `into`, then its
+   * directories go. Returns the pids moved.
+   */
+  removeGroup(name: string, into: string): number[] {
+    const g = this.group(name);
+    const moved: number[] = [];
+    const deadline = Date.now() + 2000;
+    for (;;) {
+      const pids = new Set<number>();
+      for (const d of g.dirs) for (const p of readProcs(d)) pids.add(p);
+      for (const p of pids) if (this.move(p, into)) moved.push(p);
+      let busy = false;
+      for (const d of g.dirs) {
+        try {
+          fs.rmdirSync(d);
+          this.owned.delete(d);
+        } catch (e) {
+          if (isErrno(e, 'ENOENT')) this.owned.delete(d);
+          else if (isErrno(e, 'EBUSY') && Date.now() < deadline) busy = true; // a fork raced the move
+          else throw cgroupError('cannot remove', d, e);
+        }
+      }
+      if (!busy) break;
+      sleepSync(20);
+    }
+    for (const fd of g.fds) fs.closeSync(fd);
+    this.groups.delete(name);
+    return [...new Set(moved)];
+  }
+
   /** The kernel's fault counters of a group (cumulative since the group was made). */
   faults(group: string): Faults {
     return this.backend.faults(this.group(group).dirs);

@@ -5,6 +5,7 @@ import { runCommand } from './run-command';
 import { checkCommand } from './check-command';
 import { validateCommand } from './validate-command';
 import { statusCommand } from './status-command';
+import { reloadCommand } from './reload-command';
 import { demoCommand } from './demo-command';
 import * as path from 'node:path';
 import { hookMain } from '../oci/hooks';
@@ -71,6 +72,17 @@ export function main(argv: string[]): void {
       },
     )
     .command(
+      'reload',
+      'apply a changed config to a running instance without restarting or signalling its server',
+      (y) =>
+        y
+          .option('instance', { type: 'string', describe: 'which instance (a unique prefix will do); default: the only one running' })
+          .option('config', { alias: 'c', type: 'string', describe: 'read this file instead of the one the instance was started with' }),
+      async (a) => {
+        process.exitCode = await reloadCommand({ instance: a.instance, config: a.config });
+      },
+    )
+    .command(
       'top',
       'live per-vhost view (status --watch): CPU and memory against their limits, processes serving/idle, connections, faults in the last interval',
       (y) => y.option('instance', { type: 'string' }).option('interval', { type: 'number', default: 2, describe: 'seconds between refreshes' }),
@@ -119,7 +131,7 @@ export function main(argv: string[]): void {
       },
     )
     .parserConfiguration({ 'populate--': true })
-    .demandCommand(1, 'Give a command: run, agent, check, validate, status, top or demo.')
+    .demandCommand(1, 'Give a command: run, agent, check, validate, status, top, reload or demo.')
     .strict()
     .help()
     .fail((msg, err, y) => {

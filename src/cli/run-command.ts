@@ -2,6 +2,7 @@ import { loadConfig, ConfigError } from '../config/load';
 import { SupervisedRun } from '../run';
 import type { Logger } from '../supervisor/supervisor';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseMetricsAddress, startMetricsServer } from '../status/metrics';
 import { instanceNameFromConfig } from '../status/instance-registry';
 
@@ -41,6 +42,7 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
       config,
       command: o.command,
       logger: o.logger,
+      configFile: path.resolve(o.configFile),
       // Stable across restarts: labels, status and metrics keep their names.
       instance: o.instance ?? instanceNameFromConfig(o.configFile),
       cgroupParent: o.cgroupParent,

@@ -19,7 +19,17 @@ export const MAX_SOCKET_PATH = 107;
 export class StatusServer {
   private server?: net.Server;
 
-  constructor(private readonly socketPath: string, private readonly snapshot: () => unknown, private readonly logger: Logger) {}
+  /**
+   * `commands`: more requests this socket answers ({cmd: name, ...}): the
+   * handler's result is the reply's `result`; what it throws is the reply's
+   * error (with `problems` when the error has them, as a ConfigError does).
+   */
+  constructor(
+    private readonly socketPath: string,
+    private readonly snapshot: () => unknown,
+    private readonly logger: Logger,
+    private readonly commands: Record<string, (req: Record<string, unknown>) => unknown> = {},
+  ) {}
 
   listen(): Promise<void> {
     // sun_path holds 107 bytes: node would silently bind a truncated path.
@@ -53,11 +63,23 @@ export class StatusServer {
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
       let reply: unknown;
+      let req: Record<string, unknown>;
       try {
-        const req = JSON.parse(buf.slice(0, nl)) as { cmd?: string };
-        reply = req.cmd === 'status' ? { ok: true, status: this.snapshot() } : { ok: false, error: `unknown command ${JSON.stringify(req.cmd)}` };
+        req = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
+        if (typeof req !== 'object' || req === null) throw new Error('not an object');
       } catch (err) {
-        reply = { ok: false, error: `bad request: ${(err as Error).message}` };
+        c.end(JSON.stringify({ ok: false, error: `bad request: ${(err as Error).message}` }) + '\n');
+        return;
+      }
+      const handler = typeof req.cmd === 'string' && Object.hasOwn(this.commands, req.cmd) ? this.commands[req.cmd] : undefined;
+      try {
+        if (req.cmd === 'status') reply = { ok: true, status: this.snapshot() };
+        else if (handler) reply = { ok: true, result: handler(req) };
+        else reply = { ok: false, error: `unknown command ${JSON.stringify(req.cmd)}` };
+      } catch (err) {
+        const problems = (err as { problems?: unknown }).problems;
+        reply = { ok: false, error: (err as Error).message, ...(Array.isArray(problems) ? { problems } : {}) };
+        this.logger.warn({ cmd: req.cmd, err }, 'control request failed');
       }
       c.end(JSON.stringify(reply) + '\n');
     });
@@ -76,8 +98,20 @@ export class StatusServer {
   }
 }
 
+/** A control request the supervisor refused: its message, and the config problems if any. */
+export class ControlError extends Error {
+  constructor(message: string, readonly problems?: string[]) {
+    super(message);
+  }
+}
+
 /** Client side: asks one supervisor for its status. */
 export function queryStatus(socketPath: string, timeoutMs = 3000): Promise<unknown> {
+  return request(socketPath, { cmd: 'status' }, timeoutMs).then((r) => (r as { status: unknown }).status);
+}
+
+/** Client side: one control request; resolves with the reply, rejects with ControlError when refused. */
+export function request(socketPath: string, req: Record<string, unknown>, timeoutMs = 3000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const c = net.connect(socketPath);
     let buf = '';
@@ -85,7 +119,7 @@ export function queryStatus(socketPath: string, timeoutMs = 3000): Promise<unkno
       c.destroy();
       reject(new Error(`${socketPath}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
-    c.on('connect', () => c.write(JSON.stringify({ cmd: 'status' }) + '\n'));
+    c.on('connect', () => c.write(JSON.stringify(req) + '\n'));
     c.on('data', (d) => (buf += d.toString('utf8')));
     c.on('error', (e) => {
       clearTimeout(timer);
@@ -94,9 +128,9 @@ export function queryStatus(socketPath: string, timeoutMs = 3000): Promise<unkno
     c.on('end', () => {
       clearTimeout(timer);
       try {
-        const reply = JSON.parse(buf) as { ok: boolean; status?: unknown; error?: string };
-        if (!reply.ok) reject(new Error(reply.error));
-        else resolve(reply.status);
+        const reply = JSON.parse(buf) as { ok: boolean; error?: string; problems?: string[] };
+        if (!reply.ok) reject(new ControlError(reply.error ?? 'refused', reply.problems));
+        else resolve(reply);
       } catch (e) {
         reject(new Error(`${socketPath}: malformed reply (${(e as Error).message})`));
       }

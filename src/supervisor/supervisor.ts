@@ -65,6 +65,11 @@ export class Supervisor {
   private readonly done: Promise<'hup' | 'stopped'>;
   private resolveDone!: (why: 'hup' | 'stopped') => void;
 
+  /** A reload: the new classifier (read mode; groupNames is shared and only grows). */
+  setClassifier(c: Pick<SupervisorDeps, 'classify' | 'needsPeek'>): void {
+    Object.assign(this.deps, c);
+  }
+
   constructor(private readonly deps: SupervisorDeps) {
     this.tables = deps.tables ?? new LineageTables(undefined, undefined, deps.fdState);
     this.done = new Promise((r) => (this.resolveDone = r));
