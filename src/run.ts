@@ -174,6 +174,10 @@ export class SupervisedRun {
         logger.warn({ setting: 'connections' }, w);
       }
 
+      // classifyEach: request follows every read of a classified connection:
+      // at accept the reads are trapped too (only then: the cost is paid only where used).
+      const eachRequest = config.options.classifyEach === 'request';
+      const traps = this.classifyAt === 'read' ? 'read' : eachRequest ? 'accept-requests' : 'accept';
       const env = Object.entries(opts.env ?? process.env)
         .filter(([, v]) => v !== undefined)
         .map(([k, v]) => `${k}=${v}`);
@@ -181,7 +185,7 @@ export class SupervisedRun {
       try {
         spawned = opts.attach
           ? { ...opts.attach, pidfd: this.native.pidfdOpen(opts.attach.pid), syncWakeup: false }
-          : this.native.spawn({ file, argv: opts.command, env, cwd: opts.cwd, stdio: opts.stdio ?? [null, null, null], traps: this.classifyAt });
+          : this.native.spawn({ file, argv: opts.command, env, cwd: opts.cwd, stdio: opts.stdio ?? [null, null, null], traps });
       } catch (e) {
         this.cgroups.teardown(moveBack);
         throw e;
@@ -254,6 +258,7 @@ export class SupervisedRun {
         firstByteTimeoutMs: config.options.firstByteTimeoutMs,
         logger,
         groupNames: this.classifyAt === 'accept' ? groupNames : undefined,
+        loopGroups: groupNames,
       });
       this.supervisor.adoptRoot(this.pid, SERVER_GROUP);
       this.loop = new this.native.Loop(
@@ -265,6 +270,13 @@ export class SupervisedRun {
           peek: needsPeek(config),
           pendingFd: this.keeper.pendingFd,
           vhostTable: vhostTableSpec(config),
+          ...(eachRequest
+            ? {
+                classifyEach: 'request' as const,
+                groups: groupNames.map((g) => this.cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
+                defaultGroup: groupNames.indexOf(DEFAULT_GROUP),
+              }
+            : {}),
           ...(this.classifyAt === 'accept'
             ? {
                 classifyAt: 'accept' as const,
@@ -299,6 +311,7 @@ export class SupervisedRun {
           cgroup: `v${this.cgroups.version}`,
           syncWakeup: spawned.syncWakeup,
           classifyAt: this.classifyAt,
+          classifyEach: config.options.classifyEach,
         },
         'server started under vhqos',
       );
@@ -430,11 +443,14 @@ export class SupervisedRun {
   snapshot(): StatusSnapshot {
     const { config } = this.opts;
     // Accept mode: exact counts from the loop; read mode: policy's own.
-    const accept = this.classifyAt === 'accept' ? this.loop.stats().accept : undefined;
+    const stats = this.loop.stats();
+    const accept = this.classifyAt === 'accept' ? stats.accept : undefined;
+    // At accept, moves for later requests (classifyEach: request) count too; read mode's policy counts its own.
+    const requestMoves = stats.perRequest?.groupMoves ?? [];
     const groupIndex = new Map([...this.opts.config.vhosts.map((v) => v.name), DEFAULT_GROUP, SERVER_GROUP].map((n, i) => [n, i]));
     const counts = new Map(
       accept
-        ? [...groupIndex].map(([n, i]) => [n, { connections: accept.groupConnections[i] ?? 0, moves: accept.groupMoves[i] ?? 0 }])
+        ? [...groupIndex].map(([n, i]) => [n, { connections: accept.groupConnections[i] ?? 0, moves: (accept.groupMoves[i] ?? 0) + (requestMoves[i] ?? 0) }])
         : this.supervisor.counters,
     );
     const limitsOf = (name: string): ResourceSettings =>
@@ -473,7 +489,7 @@ export class SupervisedRun {
         groupRow(DEFAULT_GROUP, [], []),
         groupRow(SERVER_GROUP, [], []),
       ],
-      loop: this.loop.stats(),
+      loop: stats,
       policy: { ...this.supervisor.stats },
       tables: this.supervisor.tables.snapshot(),
       warnings: this.warnings,
