@@ -454,6 +454,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
   if (o.Has("newProcessGroup")) req.new_process_group = o.Get("newProcessGroup").ToBoolean();
   if (o.Has("traps") && o.Get("traps").ToString().Utf8Value() == "accept") req.traps = TrapSet::Accept;
+  if (o.Has("traps") && o.Get("traps").ToString().Utf8Value() == "accept-requests") req.traps = TrapSet::AcceptRequests;
   SpawnResult res;
   const char* failed = "spawn";
   int rc = spawn_supervised(req, res, &failed);
@@ -646,7 +647,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("notifIdValid", Napi::Function::New(env, NotifIdValid));
   exports.Set("probe", Napi::Function::New(env, Probe));
   auto sets = Napi::Object::New(env);
-  for (auto [name, set] : {std::pair<const char*, TrapSet>{"read", TrapSet::Read}, {"accept", TrapSet::Accept}}) {
+  for (auto [name, set] : {std::pair<const char*, TrapSet>{"read", TrapSet::Read}, {"accept", TrapSet::Accept},
+                           {"acceptRequests", TrapSet::AcceptRequests}}) {
     TrappedSyscalls t = trapped_syscalls(set);
     auto names = Napi::Array::New(env);
     for (int i = 0; i < t.count; i++) names.Set(i, t.names[i]);

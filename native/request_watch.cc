@@ -119,8 +119,9 @@ void NotifyLoop::request_read(struct seccomp_notif& n, pid_t tgid, int fd) {
     return;
   }
   struct stat sb;
-  if (fstat(local, &sb) < 0 || (st.inode && static_cast<uint64_t>(sb.st_ino) != st.inode)) {
-    // Closed and reused before vhqos marked it (the mark comes after the hand-over).
+  if (fstat(local, &sb) < 0 || !S_ISSOCK(sb.st_mode) || (st.inode && static_cast<uint64_t>(sb.st_ino) != st.inode)) {
+    // The number names another file now: closed and reused (at accept closes
+    // are not trapped, and the mark comes after the hand-over).
     close(local);
     unwatch(true);
     send_continue(n.id);

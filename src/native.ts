@@ -219,8 +219,8 @@ export interface SpawnOptions {
   cwd?: string;
   stdio?: (number | null)[];
   newProcessGroup?: boolean;
-  /** Which syscalls the filter traps. Default read. */
-  traps?: 'read' | 'accept';
+  /** Which syscalls the filter traps. Default read. accept-requests: accept and the reads (classifyEach: request at accept). */
+  traps?: 'read' | 'accept' | 'accept-requests';
 }
 
 /** How connections on a listener are classified: by name (SNI/Host, then address) or by address only. */
@@ -275,7 +275,7 @@ export interface NativeBinding {
   /** One connection and its one JSON message with the fds sent along; null if nobody connected in time. */
   acceptMessage(listenFd: number, timeoutMs: number, maxBytes: number): Promise<ReceivedMessage | null>;
   /** The trapped syscalls of each mode ("fcntl": only F_DUPFD / F_DUPFD_CLOEXEC). */
-  trappedSyscalls: { read: string[]; accept: string[] };
+  trappedSyscalls: { read: string[]; accept: string[]; acceptRequests: string[] };
   /** The native classifier, for tests and inspection (the loop uses it directly). */
   VhostTable: new (spec: VhostTableSpec) => NativeVhostTable;
   parseTlsSni(bytes: Uint8Array): NativeSniResult;

@@ -1,6 +1,7 @@
 // classifyEach: request in the native loop, against the real kernel: a
 // fork-before-accept keep-alive Python server (test/fixtures/servers/
-// keepalive.py) under classification at accept with the read trap set. The
+// keepalive.py) under classification at accept with accept and the reads
+// trapped (closes are not: a reused fd number is told apart by inode). The
 // client decides every byte and when it arrives, so what a read sees is
 // known: a new request moves the worker before its read; a body, the rest of
 // a head cut short, or bytes that are not HTTP never move it. Each response
@@ -40,7 +41,7 @@ async function startServer(classifyEach: 'request' | 'connection') {
   const outFile = path.join(dir, 'out');
   const out = fs.openSync(outFile, 'w');
   const argv = ['/usr/bin/python3', SERVER, '127.0.0.1', String(port), '1'];
-  const r = native.spawn({ file: argv[0], argv, env: ['PATH=/usr/bin:/bin'], stdio: [null, out, out], traps: classifyEach === 'request' ? 'read' : 'accept' });
+  const r = native.spawn({ file: argv[0], argv, env: ['PATH=/usr/bin:/bin'], stdio: [null, out, out], traps: classifyEach === 'request' ? 'accept-requests' : 'accept' });
   fs.closeSync(out);
   cgroups.move(r.pid, '_server');
   const events: LoopEvent[] = [];
@@ -228,6 +229,10 @@ test.serial('classifyEach connection: reads are not trapped at accept, and the f
   } finally {
     await srv.stop();
   }
+});
+
+test.serial('trap sets: at accept, classifyEach request adds only the reads (no close, dup or exec; never the fork family)', (t) => {
+  t.deepEqual(native.trappedSyscalls.acceptRequests, ['accept', 'accept4', 'read', 'readv', 'recvfrom', 'recvmsg']);
 });
 
 test.serial('classifyEach request needs the table and the groups: refused, not crashed, without them', (t) => {
