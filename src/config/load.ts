@@ -369,7 +369,7 @@ export function describeConfig(cfg: VhqosConfig): string {
   lines.push(`_default: ${describeResources(cfg.default)}`);
   const o = cfg.options;
   lines.push(
-    `options: classify at ${o.classifyAt}, each ${o.classifyEach}, peek ${o.peekBytes} bytes, first byte within ${o.firstByteTimeoutMs} ms, verdict within ${o.verdictTimeoutMs} ms`,
+    `options: classify at ${o.classifyAt}${o.classifyEach === 'request' ? ', each request' : ''}, peek ${o.peekBytes} bytes, first byte within ${o.firstByteTimeoutMs} ms, verdict within ${o.verdictTimeoutMs} ms`,
   );
   return lines.join('\n');
 }
