@@ -101,14 +101,15 @@ void NotifyLoop::request_read(struct seccomp_notif& n, pid_t tgid, int fd) {
     stats_.per_request.inspected++;
   }
   // forget: the number no longer names the watched connection; else only
-  // stop watching (a read-mode fd keeps its quiet read flag).
+  // stop watching (a read-mode fd keeps its quiet read flag). Only the entry
+  // judged here: a hand-over may have marked the number anew meanwhile.
   auto unwatch = [&](bool forget) {
     std::lock_guard<std::mutex> g(mu_);
-    stats_.per_request.unwatched++;
     auto p = procs_.find(tgid);
     if (p == procs_.end()) return;
     auto it = p->second.fds.find(fd);
-    if (it == p->second.fds.end()) return;
+    if (it == p->second.fds.end() || it->second.inode != st.inode) return;
+    stats_.per_request.unwatched++;
     if (forget) p->second.fds.erase(it);
     else it->second.flags &= static_cast<uint8_t>(~kPerRequest);
   };
@@ -121,7 +122,8 @@ void NotifyLoop::request_read(struct seccomp_notif& n, pid_t tgid, int fd) {
   struct stat sb;
   if (fstat(local, &sb) < 0 || !S_ISSOCK(sb.st_mode) || (st.inode && static_cast<uint64_t>(sb.st_ino) != st.inode)) {
     // The number names another file now: closed and reused (at accept closes
-    // are not trapped, and the mark comes after the hand-over).
+    // are not trapped, and a new connection's mark comes just after its
+    // hand-over, so its first read may still find the old one).
     close(local);
     unwatch(true);
     send_continue(n.id);
