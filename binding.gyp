@@ -10,6 +10,7 @@
         "native/fd_passing.cc",
         "native/filter.cc",
         "native/first_read.cc",
+        "native/request_watch.cc",
         "native/inspect.cc",
         "native/notify_loop.cc",
         "native/pids_allowance.cc",

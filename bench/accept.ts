@@ -4,11 +4,14 @@
 // (a wrk Lua script), wrk -t2 -c16, Connection: close and keep-alive.
 //
 //   node dist/bench/accept.js [--rounds 3] [--duration 8] [--banner 60]
+//                             [--variants bare,accept,read,each] [--modes close,keep-alive]
 //
 // Variants, each its own identical site on its own port:
 //   bare     apache2 started directly
 //   accept   vhqos run, options.classifyAt: accept (vhqos accepts, classifies, hands over)
 //   read     vhqos run, options.classifyAt: read   (the first-read model)
+//   each     vhqos run, classifyAt: accept, classifyEach: request (every
+//            keep-alive request classified by its Host: every read trapped)
 // Printed: req/s and the ratio to bare, supervisor CPU per connection,
 // moves per connection, accept→hand-over latency p50/p99 (without and with
 // a move), and the banner-first check: time to banner of a tcpserver banner
@@ -24,8 +27,26 @@ import { startBare, waitForPort } from '../test/helpers/proc';
 import type { AcceptStats } from '../src/native';
 import { busyPct, capture, fmt, goal, header, loadAvg, median, onCleanup, printTable, runMain, sleep, startVhqos, systemCpu, threadCpuMs, vhqosStatus, numArg } from './lib';
 
-type Variant = 'bare' | 'accept' | 'read';
+type Variant = 'bare' | 'accept' | 'read' | 'each';
 type Mode = 'close' | 'keep-alive';
+const ALL_VARIANTS: Variant[] = ['bare', 'accept', 'read', 'each'];
+const ALL_MODES: Mode[] = ['close', 'keep-alive'];
+const OPTIONS: Record<Exclude<Variant, 'bare'>, string> = {
+  accept: 'classifyAt: accept',
+  read: 'classifyAt: read',
+  each: 'classifyAt: accept, classifyEach: request',
+};
+
+/** A comma list from `--NAME a,b` or BENCH_NAME, each one of `all`; default all. */
+function listArg<T extends string>(name: string, all: T[]): T[] {
+  const i = process.argv.indexOf(`--${name}`);
+  const raw = i >= 0 ? process.argv[i + 1] : process.env[`BENCH_${name.toUpperCase()}`];
+  if (raw === undefined) return all;
+  const got = raw.split(',').map((x) => x.trim()) as T[];
+  const bad = got.filter((x) => !all.includes(x));
+  if (bad.length || !got.length) throw new Error(`--${name}: expected a comma list of ${all.join(', ')}`);
+  return all.filter((x) => got.includes(x));
+}
 
 interface Sample {
   variant: Variant;
@@ -40,6 +61,9 @@ interface Sample {
   moves?: number;
   vhostMoves?: number;
   vhostConnections?: number;
+  /** classifyEach: request: moves for later requests, and requests seen. */
+  requestMoves?: number;
+  requestsSeen?: number;
   errors: string;
 }
 
@@ -88,8 +112,10 @@ async function main(): Promise<void> {
   const rounds = numArg('rounds', 3);
   const seconds = numArg('duration', 8);
   const bannerN = numArg('banner', 60);
-  const variants: Variant[] = ['bare', 'accept', 'read'];
-  const modes: Mode[] = ['close', 'keep-alive'];
+  const variants = listArg('variants', ALL_VARIANTS);
+  if (!variants.includes('bare')) variants.unshift('bare');  // the ratios need it
+  const modes = listArg('modes', ALL_MODES);
+  const supervised = variants.filter((v): v is Exclude<Variant, 'bare'> => v !== 'bare');
   await header(`accept: Apache prefork, static 1 KiB page, Host alternating gold/bronze, wrk -t2 -c16 -d${seconds}s, ${variants.join(' / ')} alternated (${rounds} rounds)`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-bench-accept-'));
   onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -103,9 +129,9 @@ async function main(): Promise<void> {
     await bare.stop();
   });
   const vh: Partial<Record<Variant, ReturnType<typeof startVhqos>>> = {};
-  for (const v of ['accept', 'read'] as const) {
+  for (const v of supervised) {
     const config = path.join(tmp, `${v}.yaml`);
-    fs.writeFileSync(config, `vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { hosts: [bronze.test] }\noptions: { classifyAt: ${v} }\n`);
+    fs.writeFileSync(config, `vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { hosts: [bronze.test] }\noptions: { ${OPTIONS[v]} }\n`);
     const p = startVhqos({ config, instance: `bench-accept-${v}-${process.pid}`, argv: sites[v].argv, env: sites[v].env });
     vh[v] = p;
     await Promise.race([
@@ -143,6 +169,11 @@ async function main(): Promise<void> {
             s.handovers = a1.handovers - a0.handovers;
             s.moves = a1.moves - a0.moves;
           }
+          const q0 = st0.loop.perRequest, q1 = st1.loop.perRequest;
+          if (q0 && q1) {
+            s.requestMoves = q1.moves - q0.moves;
+            s.requestsSeen = q1.requests - q0.requests;
+          }
           const sum = (st: typeof st0, k: 'moves' | 'connections') => st.vhosts.reduce((x, g) => x + g[k], 0);
           s.vhostMoves = sum(st1, 'moves') - sum(st0, 'moves');
           s.vhostConnections = sum(st1, 'connections') - sum(st0, 'connections');
@@ -156,20 +187,22 @@ async function main(): Promise<void> {
       }
     }
   }
-  const finals = { accept: await vhqosStatus(vh.accept!.instance), read: await vhqosStatus(vh.read!.instance) };
+  const finals: Partial<Record<Variant, Awaited<ReturnType<typeof vhqosStatus>>>> = {};
+  for (const v of supervised) finals[v] = await vhqosStatus(vh[v]!.instance);
 
   console.log('');
   const of = (mode: Mode, v: Variant) => samples.filter((s) => s.mode === mode && s.variant === v);
   const rows: (string | number)[][] = [];
   for (const mode of modes) {
     const b = median(of(mode, 'bare').map((s) => s.rps));
-    for (const v of ['accept', 'read'] as const) {
+    for (const v of supervised) {
       const ss = of(mode, v);
       const q = median(ss.map((s) => s.rps));
       const conns = ss.reduce((x, s) => x + (mode === 'close' ? s.requests : (s.vhostConnections ?? 0)), 0);
       const cpu = ss.reduce((x, s) => x + (s.supervisorCpuMs ?? 0), 0);
       const js = ss.reduce((x, s) => x + (s.supervisorJsMs ?? 0), 0);
-      const moves = ss.reduce((x, s) => x + (v === 'accept' ? (s.moves ?? 0) : (s.vhostMoves ?? 0)), 0);
+      // At accept: hand-over moves, plus (each) moves for later requests.
+      const moves = ss.reduce((x, s) => x + (v === 'read' ? (s.vhostMoves ?? 0) : (s.moves ?? 0) + (s.requestMoves ?? 0)), 0);
       const target = mode === 'close' ? 0.9 : 0.97;
       rows.push([
         `${mode} ${v}`,
@@ -190,6 +223,13 @@ async function main(): Promise<void> {
     rows,
   );
   const a = finals.accept?.loop.accept as AcceptStats | undefined;
+  const each = finals.each?.loop.perRequest;
+  if (each) {
+    const eachSamples = samples.filter((s) => s.variant === 'each');
+    const seen = eachSamples.reduce((x, s) => x + (s.requestsSeen ?? 0), 0);
+    const moved = eachSamples.reduce((x, s) => x + (s.requestMoves ?? 0), 0);
+    console.log(`\neach (classifyEach: request): ${seen} requests classified again, ${moved} moves (${seen ? fmt(moved / seen, 3) : '-'} per request); loop at the end: ${JSON.stringify({ ...each, groupMoves: undefined })}`);
+  }
   if (a) {
     console.log('');
     printTable(
@@ -201,7 +241,7 @@ async function main(): Promise<void> {
     );
     console.log(`accept loop at the end: ${JSON.stringify({ ...a, handoverUs: undefined, handoverMovedUs: undefined })}`);
   }
-  for (const v of ['accept', 'read'] as const) await vh[v]!.stop();
+  for (const v of supervised) await vh[v]!.stop();
 
   // Server speaks first: time to banner, bare vs under vhqos (accept), alternated.
   console.log('');

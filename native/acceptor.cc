@@ -512,7 +512,7 @@ void Acceptor::dispatch(Conn&& c) {
     }
     int r = inject(call, c);  // shutting down: no moves, no workers
     if (r >= 0) {
-      handed(call, c, false, now_us());
+      handed(call, c, false, now_us(), r);
       update_arming(l);
       return;
     }
@@ -677,7 +677,7 @@ void Acceptor::refused(const Call& call, int r) {
   stats_.interrupted++;
 }
 
-void Acceptor::handed(const Call& call, Conn& c, bool moved, int64_t done_us) {
+void Acceptor::handed(const Call& call, Conn& c, bool moved, int64_t done_us, int fd) {
   settle(call);
   HandOver h;
   h.pid = call.tgid;
@@ -700,6 +700,7 @@ void Acceptor::handed(const Call& call, Conn& c, bool moved, int64_t done_us) {
   close(c.fd);
   c.fd = -1;
   c.slot = false;  // now the slot table's (absorb_served)
+  host_->watch_requests(h, fd);
   std::lock_guard<std::mutex> bg(batch_mu_);  // workers and the loop both hand over
   served_in_.push_back(sv);
   {
@@ -836,7 +837,7 @@ void Acceptor::worker() {
     if (job.move && mr == 0) host_->set_group(job.call.tgid, job.conn.group);
     int r = mr == -ESRCH ? -ENOENT : inject(job.call, job.conn);
     if (r >= 0) {
-      handed(job.call, job.conn, job.move && mr == 0, now_us());
+      handed(job.call, job.conn, job.move && mr == 0, now_us(), r);
     } else {
       refused(job.call, r);
     }

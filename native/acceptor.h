@@ -55,6 +55,7 @@ struct Reconfig {
   std::vector<SlotLimits> slots;                     // by group, all of them
   std::vector<PidsLimit> pids;                       // by group, all of them
   std::vector<int> removed;
+  std::unique_ptr<VhostTable> request_table;         // a copy for classifyEach: request
 };
 
 // One connection vhqos handed to the server, reported to policy in batches.
@@ -101,6 +102,9 @@ class AcceptorHost {
   virtual void reply(uint64_t id, int error) = 0;  // error 0: CONTINUE; else fail with -error
   virtual void wake() = 0;                         // the worker has results for the loop thread
   virtual void report(std::vector<HandOver>&& batch) = 0;
+  // The connection h is now fd `fd` of process h.pid (options.classifyEach:
+  // request follows its later requests). Called on the loop or a worker thread.
+  virtual void watch_requests(const HandOver& /*h*/, int /*fd*/) {}
 };
 
 class Acceptor {
@@ -193,7 +197,7 @@ class Acceptor {
   void drain_waiting(Listener& l);
   void count_idle(int64_t now);
   int inject(const Call& call, Conn& c);     // fd number in the target, or -errno
-  void handed(const Call& call, Conn& c, bool moved, int64_t done_us);
+  void handed(const Call& call, Conn& c, bool moved, int64_t done_us, int fd);  // fd: its number in the target
   void refused(const Call& call, int r);
   void forget(Conn& c);  // the client left: close it, release its designated accept
   void wake(Listener& l);

@@ -76,6 +76,7 @@ const char* KindName(EventKind k) {
     case EventKind::Read: return "read";
     case EventKind::Fork: return "fork";
     case EventKind::Accept: return "accept";
+    case EventKind::Requests: return "requests";
     case EventKind::Dup: return "dup";
     case EventKind::Close: return "close";
     case EventKind::Exec: return "exec";
@@ -135,7 +136,7 @@ Napi::Object EventToJs(Napi::Env env, const LoopEvent& ev) {
   }
   if (ev.kind == EventKind::Process) o.Set("tenant", ev.flags != 0);
   if (ev.kind == EventKind::Fork) o.Set("afterAccept", ev.after_accept);
-  if (ev.kind == EventKind::HandOvers) {
+  if (ev.kind == EventKind::HandOvers || ev.kind == EventKind::Requests) {
     auto a = Napi::Array::New(env, ev.handovers.size());
     for (size_t i = 0; i < ev.handovers.size(); i++) {
       const HandOver& h = ev.handovers[i];
@@ -213,7 +214,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
   }
 
   // new Loop(listenerFd, {verdictTimeoutMs, firstByteTimeoutMs, peekBytes, peek, classifyAt,
-  //          vhostTable, groups, serverGroup, defaultGroup, maxHeld}, onEvent)
+  //          vhostTable, groups, serverGroup, defaultGroup, maxHeld, classifyEach}, onEvent)
   Loop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loop>(info) {
     Napi::Env env = info.Env();
     int listener = IntArg(info, 0);
@@ -256,6 +257,23 @@ class Loop : public Napi::ObjectWrap<Loop> {
       // read mode: the listener rules say which first reads are worth waiting for
       table = std::make_unique<VhostTable>(ParseVhostTableSpec(env, o.Get("vhostTable")));
     }
+    // classifyEach: request: a table and mover of the loop's own (at accept
+    // the acceptor owns the first ones).
+    std::unique_ptr<VhostTable> req_table;
+    std::unique_ptr<CgroupMover> req_mover;
+    if (o.Has("classifyEach") && o.Get("classifyEach").ToString().Utf8Value() == "request") {
+      if (!o.Get("vhostTable").IsObject() || !o.Get("groups").IsArray())
+        throw Napi::TypeError::New(env, "classifyEach request needs vhostTable and groups");
+      opts.each_request = true;
+      req_table = std::make_unique<VhostTable>(ParseVhostTableSpec(env, o.Get("vhostTable")));
+      std::vector<std::vector<std::string>> procs;
+      auto groups = o.Get("groups").As<Napi::Array>();
+      for (uint32_t i = 0; i < groups.Length(); i++) procs.push_back(StringArray(env, groups.Get(i)));
+      opts.accept.default_group = num("defaultGroup", -1);
+      if (opts.accept.default_group < 0 || opts.accept.default_group >= static_cast<int>(procs.size()))
+        throw Napi::RangeError::New(env, "defaultGroup must index groups");
+      req_mover = std::make_unique<CgroupMover>(std::move(procs));
+    }
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "vhqos-notify", 0, 1);
     auto tsfn = tsfn_;
     loop_ = std::make_unique<NotifyLoop>(listener, opts, [tsfn](LoopEvent* ev) mutable {
@@ -275,6 +293,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
       if (st != napi_ok) delete ev;
       if (last) tsfn.Release();
     }, std::move(table), std::move(mover));
+    if (opts.each_request) loop_->set_request_classifier(std::move(req_table), std::move(req_mover));
   }
 
   ~Loop() override {
@@ -295,6 +314,7 @@ class Loop : public Napi::ObjectWrap<Loop> {
     if (!o.Get("vhostTable").IsObject()) throw Napi::TypeError::New(env, "reconfigure needs vhostTable");
     Reconfig r;
     r.table = std::make_unique<VhostTable>(ParseVhostTableSpec(env, o.Get("vhostTable")));
+    r.request_table = std::make_unique<VhostTable>(ParseVhostTableSpec(env, o.Get("vhostTable")));
     auto ints = [&](const char* k) {
       std::vector<int> out;
       if (!o.Get(k).IsArray()) return out;
@@ -432,6 +452,17 @@ class Loop : public Napi::ObjectWrap<Loop> {
     x.Set("handoverUs", lat(a.handover_us));
     x.Set("handoverMovedUs", lat(a.handover_moved_us));
     o.Set("accept", x);
+    const PerRequestStats& q = s.per_request;
+    auto y = Napi::Object::New(info.Env());
+    y.Set("inspected", d(q.inspected));
+    y.Set("requests", d(q.requests));
+    y.Set("reclassified", d(q.reclassified));
+    y.Set("moves", d(q.moves));
+    y.Set("moveErrors", d(q.move_errors));
+    y.Set("incomplete", d(q.incomplete));
+    y.Set("unwatched", d(q.unwatched));
+    y.Set("groupMoves", arr(q.group_moves));
+    o.Set("perRequest", y);
     return o;
   }
 
@@ -464,6 +495,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
   if (o.Has("newProcessGroup")) req.new_process_group = o.Get("newProcessGroup").ToBoolean();
   if (o.Has("traps") && o.Get("traps").ToString().Utf8Value() == "accept") req.traps = TrapSet::Accept;
+  if (o.Has("traps") && o.Get("traps").ToString().Utf8Value() == "accept-requests") req.traps = TrapSet::AcceptRequests;
   SpawnResult res;
   const char* failed = "spawn";
   int rc = spawn_supervised(req, res, &failed);
@@ -656,7 +688,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("notifIdValid", Napi::Function::New(env, NotifIdValid));
   exports.Set("probe", Napi::Function::New(env, Probe));
   auto sets = Napi::Object::New(env);
-  for (auto [name, set] : {std::pair<const char*, TrapSet>{"read", TrapSet::Read}, {"accept", TrapSet::Accept}}) {
+  for (auto [name, set] : {std::pair<const char*, TrapSet>{"read", TrapSet::Read}, {"accept", TrapSet::Accept},
+                           {"acceptRequests", TrapSet::AcceptRequests}}) {
     TrappedSyscalls t = trapped_syscalls(set);
     auto names = Napi::Array::New(env);
     for (int i = 0; i < t.count; i++) names.Set(i, t.names[i]);

@@ -15,7 +15,8 @@ namespace vhqos {
 //   dup, dup2, dup3, fcntl    read mode: an fd is copied, e.g. inetd's dup2(conn, 0) (fd copy
 //                             table); fcntl only for F_DUPFD / F_DUPFD_CLOEXEC
 //   read, readv, recvfrom, recvmsg  read mode: the first read of a connection: classify it and
-//                             move the process into its vhost's cgroup *before* the data is read
+//                             move the process into its vhost's cgroup *before* the data is read;
+//                             classifyEach: request (both modes): each later request likewise
 //   close, close_range        read mode: reset the read flags of an fd (its number may be reused)
 //   execve, execveat          read mode: exec closes CLOEXEC fds and replaces the program
 // The fork family is never trapped: a trapped syscall can be interrupted by a
@@ -29,10 +30,16 @@ const char* const kReadSet[] = {"accept", "accept4", "dup",   "dup2",        "du
 // Classification at accept: only accept, where the connection is classified
 // and handed over. Reads, closes, dups, forks and execs run untouched.
 const char* const kAcceptSet[] = {"accept", "accept4"};
+// At accept with classifyEach: request: also the reads, where a later request
+// of a watched connection is classified. Closes, dups and exec stay
+// untrapped: a watched fd is recognised by its socket's inode at each read.
+const char* const kAcceptRequestsSet[] = {"accept", "accept4", "read", "readv", "recvfrom", "recvmsg"};
 }  // namespace
 
 TrappedSyscalls trapped_syscalls(TrapSet set) {
   if (set == TrapSet::Accept) return {kAcceptSet, static_cast<int>(sizeof kAcceptSet / sizeof *kAcceptSet), false};
+  if (set == TrapSet::AcceptRequests)
+    return {kAcceptRequestsSet, static_cast<int>(sizeof kAcceptRequestsSet / sizeof *kAcceptRequestsSet), false};
   return {kReadSet, static_cast<int>(sizeof kReadSet / sizeof *kReadSet), true};
 }
 

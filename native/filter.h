@@ -6,8 +6,9 @@
 namespace vhqos {
 
 // Which syscalls go to the supervisor: everything the first-read model needs,
-// or only what classification at accept needs (accept, the fork family, exec).
-enum class TrapSet { Read, Accept };
+// only what classification at accept needs (accept), or accept and the reads
+// (classification at accept with classifyEach: request).
+enum class TrapSet { Read, Accept, AcceptRequests };
 
 // Builds the BPF program (with libseccomp) that sends the vhqos syscalls to
 // the supervisor as user notifications and allows everything else.

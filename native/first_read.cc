@@ -168,13 +168,18 @@ void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t t
   };
   switch (kind) {
     case Sys::Read: {
-      bool quiet = false;
+      bool quiet = false, watched = false;
       {
         std::lock_guard<std::mutex> g(mu_);
         auto& fds = procs_[tgid].fds;
         auto it = fds.find(fd);
         quiet = it != fds.end() && (it->second.flags & kQuiet);
-        if (quiet) stats_.fast++;
+        watched = quiet && (it->second.flags & kPerRequest);
+        if (quiet && !watched) stats_.fast++;
+      }
+      if (watched) {  // classifyEach: request
+        request_read(n, tgid, fd);
+        return;
       }
       if (quiet) {
         send_continue(n.id);

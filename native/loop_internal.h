@@ -14,6 +14,10 @@ constexpr uint64_t kTagListener = 1ULL << 56, kTagEvent = 2ULL << 56, kTagPidfd 
                    kTagParked = 4ULL << 56, kTagHeld = 5ULL << 56, kTagServerListener = 6ULL << 56,
                    kTagMask = 0xffULL << 56;
 
+// classifyEach: request, accept mode: moves for later requests are reported
+// to policy (status, tables) at most this often.
+constexpr int64_t kReportEveryMs = 20;
+
 enum class Sys { Other, Read, Close, CloseRange, Dup, Dup2, Accept, Fork, Exec };
 
 inline Sys classify(int nr, const char** name) {

@@ -32,6 +32,7 @@ NotifyLoop::NotifyLoop(int listener, LoopOptions opts, Sink sink, std::unique_pt
 
 NotifyLoop::~NotifyLoop() {
   stop();
+  stop_request_worker();
   acceptor_.reset();
   for (auto& [tgid, p] : procs_) close(p.pidfd);
   if (epfd_ >= 0) close(epfd_);
@@ -68,6 +69,7 @@ int NotifyLoop::start() {
       epoll_ctl(epfd_, EPOLL_CTL_ADD, p.pidfd, &e);
     }
   }
+  if (opts_.each_request && req_table_ && req_mover_) req_thread_ = std::thread([this] { request_worker(); });
   running_ = true;
   thread_ = std::thread([this] { run(); });
   return 0;
@@ -204,6 +206,11 @@ bool NotifyLoop::respond(uint64_t id, const Verdict& v) {
         f.flags = kQuiet | kTracked;
         f.group = v.group;
         f.inode = p.is_read ? p.read.facts.inode : 0;
+        if (v.group >= 0 && p.is_read) {
+          // Policy placed the process in v.group for this connection.
+          proc->second.group = v.group;
+          if (opts_.each_request && req_table_ && req_mover_) f.flags |= kPerRequest;
+        }
       }
     }
     if (running_) to_send_.emplace_back(id, error);
@@ -308,10 +315,16 @@ void NotifyLoop::handle_accept_mode(struct seccomp_notif& n, int kind_int, pid_t
       return;
     }
     case Sys::Exec:
+      if (opts_.each_request) {
+        std::lock_guard<std::mutex> g(mu_);
+        procs_[tgid].fds.clear();  // CLOEXEC fds close and the program changes
+      }
       send_continue(n.id);
       post_simple(EventKind::Exec, 0);
       return;
     default:
+      // classifyEach: request traps reads too: watched connections are inspected.
+      if (opts_.each_request && handle_fd_bookkeeping(n, kind_int, tgid)) return;
       {
         std::lock_guard<std::mutex> g(mu_);
         stats_.fast++;
@@ -388,6 +401,7 @@ void NotifyLoop::sweep_timeouts() {
     if (pk.deadline <= now) late.push_back(seq);
   for (uint64_t seq : late) finish_parked(seq, true);
   if (acceptor_) acceptor_->sweep(now);
+  if (opts_.each_request) flush_request_moves(false);
 }
 
 int NotifyLoop::next_timeout_ms() {
@@ -400,6 +414,10 @@ int NotifyLoop::next_timeout_ms() {
   if (acceptor_) {
     int a = acceptor_->next_deadline_ms(now);
     if (a >= 0) next = std::min(next, now + a);
+  }
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!req_batch_.empty()) next = std::min(next, req_batch_since_ + kReportEveryMs);
   }
   if (next == INT64_MAX) return -1;
   return static_cast<int>(std::max<int64_t>(0, next - now) + 1);
@@ -475,6 +493,9 @@ void NotifyLoop::run() {
     pending_.clear();
   }
   for (uint64_t id : ids) send_continue(id);
+  // Moves for later requests finish and their reads continue; none is reported after the end.
+  stop_request_worker();
+  flush_request_moves(true);
   if (hup) {
     // Every target is gone, but their pidfd events may not have been read
     // yet: report the exits before the end of the stream.

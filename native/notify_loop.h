@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -34,6 +36,10 @@ struct LoopOptions {
   AcceptOptions accept;              // classify_at == Accept
   int sync_wakeup = -1;              // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: 1 on, 0 off, -1 as it is
   int pending_fd = -1;               // the keeper's table of held notifications (start_keeper), or -1
+  // options.classifyEach: request: every later request on a classified
+  // connection is classified again (set_request_classifier gives the table
+  // and the mover; unmatched requests go to accept.default_group).
+  bool each_request = false;
 };
 
 // What policy answers to a notification it was asked about.
@@ -44,7 +50,8 @@ struct Verdict {
   int error = 0;     // Fail: the syscall returns -error
 };
 
-enum class EventKind { Read, Fork, Accept, Dup, Close, Exec, Process, Exit, Timeout, Hup, Stopped, Error, HandOvers };
+// Requests: processes moved for a later request of their connection (classifyEach: request).
+enum class EventKind { Read, Fork, Accept, Dup, Close, Exec, Process, Exit, Timeout, Hup, Stopped, Error, HandOvers, Requests };
 
 struct LoopEvent {
   explicit LoopEvent(EventKind k) : kind(k) {}
@@ -64,7 +71,7 @@ struct LoopEvent {
   bool after_accept = false;         // Fork: the process accepted since its last fork
   std::vector<int> fds;              // close_range: tracked fds that closed
   int error = 0;                     // Error: -errno
-  std::vector<HandOver> handovers;   // HandOvers: a batch, in order
+  std::vector<HandOver> handovers;   // HandOvers: a batch, in order; Requests: the moves
 };
 
 // The read-mode fd tables (the patent's read flags, 501, and fd copies, 429):
@@ -95,10 +102,22 @@ inline LoopEvent* notif_event(EventKind k, const struct seccomp_notif& n, pid_t 
   return ev;
 }
 
+// classifyEach: request.
+struct PerRequestStats {
+  uint64_t inspected = 0;     // reads of a watched connection looked at
+  uint64_t requests = 0;      // of them, the start of a new HTTP/1.x request
+  uint64_t reclassified = 0;  // requests of another group than their process's: a move
+  uint64_t moves = 0, move_errors = 0;
+  uint64_t incomplete = 0;    // a request head cut short before its Host: left where it was
+  uint64_t unwatched = 0;     // connections no longer followed (TLS, address-only listener, fd reused)
+  std::vector<uint64_t> group_moves;  // by group index
+};
+
 struct LoopStats {
   uint64_t notifications = 0, fast = 0, quiet_inspections = 0, events = 0, verdicts = 0,
            timeouts = 0, parked = 0, send_errors = 0, tenant_reads = 0;
   AcceptStats accept;
+  PerRequestStats per_request;
 };
 
 class NotifyLoop : public AcceptorHost {
@@ -124,10 +143,13 @@ class NotifyLoop : public AcceptorHost {
   // notifications, so each connection is classified by the old table or the
   // new one. Returns once applied: 0, or -ETIMEDOUT.
   int reconfigure(Reconfig r);
+  // classifyEach: request: the classifier and mover for later requests (the
+  // acceptor owns its own). Before start().
+  void set_request_classifier(std::unique_ptr<VhostTable> table, std::unique_ptr<CgroupMover> mover);
 
  private:
   struct FdState {
-    uint8_t flags = 0;  // kQuiet | kTracked
+    uint8_t flags = 0;  // kQuiet | kTracked | kPerRequest
     int group = -1;     // read flag: the group its connection was classified to
     uint64_t inode = 0;
   };
@@ -159,7 +181,8 @@ class NotifyLoop : public AcceptorHost {
     bool is_read = false;  // `read` below is valid: it may be peeked again
     Parked read{};
   };
-  static constexpr uint8_t kQuiet = 1, kTracked = 2;
+  // kPerRequest: a classified connection whose later requests are classified too.
+  static constexpr uint8_t kQuiet = 1, kTracked = 2, kPerRequest = 4;
   static constexpr size_t kMaxCopies = 256;
   void record_copy(Proc& p, int fd, int new_fd, const char* syscall);
 
@@ -181,6 +204,30 @@ class NotifyLoop : public AcceptorHost {
   void reply(uint64_t id, int error) override;
   void wake() override;
   void report(std::vector<HandOver>&& batch) override;
+  void watch_requests(const HandOver& h, int fd) override;
+  // classifyEach: request (request_watch.cc)
+  struct RequestMove {
+    uint64_t id;  // the read waiting for the move
+    HandOver h;   // pid, group, vhost, by, detail, local, inode
+  };
+  void watch_fd(pid_t tgid, int fd, uint64_t inode, int group);
+  void request_read(struct seccomp_notif& n, pid_t tgid, int fd);
+  bool handle_fd_bookkeeping(struct seccomp_notif& n, int kind, pid_t tgid);
+  void request_worker();
+  void report_request_move(HandOver&& h);
+  void flush_request_moves(bool force);
+  void stop_request_worker();
+  std::unique_ptr<VhostTable> req_table_;
+  std::vector<int> req_group_of_vhost_;  // after a reload: vhost i of req_table_ is this group (empty: i)
+  std::unique_ptr<CgroupMover> req_mover_;
+  std::thread req_thread_;
+  std::mutex req_mu_;  // guards req_jobs_, req_stop_
+  std::condition_variable req_cv_;
+  std::deque<RequestMove> req_jobs_;
+  bool req_stop_ = false;
+  std::vector<uint8_t> req_buf_;                    // loop thread only
+  std::unordered_map<pid_t, HandOver> req_batch_;   // guarded by mu_: accept mode, latest move per process
+  int64_t req_batch_since_ = 0;                     // guarded by mu_
   void handle_accept_mode(struct seccomp_notif& n, int kind, pid_t tgid);
   void handle_read_mode(struct seccomp_notif& n, int kind, pid_t tgid, const char* name);
   void sweep_timeouts();

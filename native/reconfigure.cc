@@ -40,6 +40,15 @@ void NotifyLoop::apply_reconfig() {
       for (int removed : r->removed)
         if (p.group == removed) p.group = opts_.accept.default_group;
   }
+  if (req_table_ && r->request_table) {
+    // classifyEach: request classifies later requests with the same table and groups.
+    req_table_ = std::move(r->request_table);
+    req_group_of_vhost_ = r->group_of_vhost;
+    if (req_mover_) {
+      req_mover_->add_groups(r->new_groups);
+      for (int g : r->removed) req_mover_->remove_group(g);
+    }
+  }
   if (acceptor_) {
     acceptor_->reconfigure(*r);
   } else if (opts_.classify_at == ClassifyAt::Accept) {

@@ -36,7 +36,13 @@ export type LoopEvent =
   | (EventBase & { kind: 'hup' })
   | (EventBase & { kind: 'stopped' })
   | (EventBase & { kind: 'error'; errno: number; code: string; syscall: string })
-  | (EventBase & { kind: 'handovers'; items: HandOver[] });
+  | (EventBase & { kind: 'handovers'; items: HandOver[] })
+  /**
+   * classifyEach: request: processes moved for a later request of their
+   * connection (by, detail: that request's). Read mode: one per move, before
+   * the read continues; at accept: the latest move per process, every 20 ms.
+   */
+  | (EventBase & { kind: 'requests'; items: HandOver[] });
 
 /** One connection the accept-mode loop classified, placed and handed to the server (reported in batches). */
 export interface HandOver {
@@ -121,6 +127,26 @@ export interface LoopStats {
   running: boolean;
   /** Classification at accept (present on every native loop; absent in summaries that have no loop). */
   accept?: AcceptStats;
+  /** classifyEach: request (zero otherwise; absent in summaries that have no loop). */
+  perRequest?: PerRequestStats;
+}
+
+/** Counters of classifyEach: request. */
+export interface PerRequestStats {
+  /** Reads of a watched connection looked at (peeked, never waited for). */
+  inspected: number;
+  /** Of them, the start of a new HTTP/1.x request. */
+  requests: number;
+  /** Requests for another group than their process was in: moved. */
+  reclassified: number;
+  moves: number;
+  moveErrors: number;
+  /** Request heads cut short before their Host: left where they were. */
+  incomplete: number;
+  /** Connections no longer watched: TLS, an address-only listener, an fd reused. */
+  unwatched: number;
+  /** Per group (index as in LoopOptions.groups). */
+  groupMoves: number[];
 }
 
 export interface LoopOptions {
@@ -135,7 +161,7 @@ export interface LoopOptions {
   syncWakeup?: boolean;
   /** accept: the compiled vhost table (vhost i = group i). */
   vhostTable?: VhostTableSpec;
-  /** accept: per group, its cgroup.procs files (one per hierarchy). */
+  /** accept, and classifyEach request: per group, its cgroup.procs files (one per hierarchy). */
   groups?: string[][];
   serverGroup?: number;
   defaultGroup?: number;
@@ -144,6 +170,12 @@ export interface LoopOptions {
   slots?: { max?: number; reserve?: number; queueTimeoutMs?: number }[];
   /** accept: per group with a pids.max, its value and pids.max files: vhqos writes value + idle server processes. */
   pidsMax?: ({ max: number; files: string[] } | null)[];
+  /**
+   * 'request': every later request on a classified connection is classified
+   * again by its Host and its process moved (needs vhostTable, groups and
+   * defaultGroup, and the read trap set). Default 'connection'.
+   */
+  classifyEach?: 'connection' | 'request';
 }
 
 /** What policy answers to a notification it was asked about. */
@@ -201,8 +233,8 @@ export interface SpawnOptions {
   cwd?: string;
   stdio?: (number | null)[];
   newProcessGroup?: boolean;
-  /** Which syscalls the filter traps. Default read. */
-  traps?: 'read' | 'accept';
+  /** Which syscalls the filter traps. Default read. accept-requests: accept and the reads (classifyEach: request at accept). */
+  traps?: 'read' | 'accept' | 'accept-requests';
 }
 
 /** How connections on a listener are classified: by name (SNI/Host, then address) or by address only. */
@@ -257,7 +289,7 @@ export interface NativeBinding {
   /** One connection and its one JSON message with the fds sent along; null if nobody connected in time. */
   acceptMessage(listenFd: number, timeoutMs: number, maxBytes: number): Promise<ReceivedMessage | null>;
   /** The trapped syscalls of each mode ("fcntl": only F_DUPFD / F_DUPFD_CLOEXEC). */
-  trappedSyscalls: { read: string[]; accept: string[] };
+  trappedSyscalls: { read: string[]; accept: string[]; acceptRequests: string[] };
   /** The native classifier, for tests and inspection (the loop uses it directly). */
   VhostTable: new (spec: VhostTableSpec) => NativeVhostTable;
   parseTlsSni(bytes: Uint8Array): NativeSniResult;

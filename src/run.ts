@@ -190,6 +190,10 @@ export class SupervisedRun {
         logger.warn({ setting: 'connections' }, w);
       }
 
+      // classifyEach: request follows every read of a classified connection:
+      // at accept the reads are trapped too (only then: the cost is paid only where used).
+      const eachRequest = config.options.classifyEach === 'request';
+      const traps = this.classifyAt === 'read' ? 'read' : eachRequest ? 'accept-requests' : 'accept';
       const env = Object.entries(opts.env ?? process.env)
         .filter(([, v]) => v !== undefined)
         .map(([k, v]) => `${k}=${v}`);
@@ -197,7 +201,7 @@ export class SupervisedRun {
       try {
         spawned = opts.attach
           ? { ...opts.attach, pidfd: this.native.pidfdOpen(opts.attach.pid), syncWakeup: false }
-          : this.native.spawn({ file, argv: opts.command, env, cwd: opts.cwd, stdio: opts.stdio ?? [null, null, null], traps: this.classifyAt });
+          : this.native.spawn({ file, argv: opts.command, env, cwd: opts.cwd, stdio: opts.stdio ?? [null, null, null], traps });
       } catch (e) {
         this.cgroups.teardown(moveBack);
         throw e;
@@ -271,6 +275,7 @@ export class SupervisedRun {
         firstByteTimeoutMs: config.options.firstByteTimeoutMs,
         logger,
         groupNames: this.classifyAt === 'accept' ? groupNames : undefined,
+        loopGroups: groupNames,
       });
       this.supervisor.adoptRoot(this.pid, SERVER_GROUP);
       this.loop = new this.native.Loop(
@@ -282,6 +287,13 @@ export class SupervisedRun {
           peek: needsPeek(config),
           pendingFd: this.keeper.pendingFd,
           vhostTable: vhostTableSpec(config),
+          ...(eachRequest
+            ? {
+                classifyEach: 'request' as const,
+                groups: groupNames.map((g) => this.cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
+                defaultGroup: groupNames.indexOf(DEFAULT_GROUP),
+              }
+            : {}),
           ...(this.classifyAt === 'accept'
             ? {
                 classifyAt: 'accept' as const,
@@ -316,6 +328,7 @@ export class SupervisedRun {
           cgroup: `v${this.cgroups.version}`,
           syncWakeup: spawned.syncWakeup,
           classifyAt: this.classifyAt,
+          classifyEach: config.options.classifyEach,
         },
         'server started under vhqos',
       );
@@ -497,20 +510,17 @@ export class SupervisedRun {
     this.groupNames.push(...added.map((v) => v.name));
     this.config = target;
     // 2. The classification, atomically: the loop swaps its table between two connections.
-    if (this.classifyAt === 'accept') {
-      removedIdx.forEach((i) => (this.groupNames[i] = REMOVED));
-      this.loop.reconfigure({
-        vhostTable: vhostTableSpec(target),
-        vhostGroups: target.vhosts.map((v) => this.groupNames.indexOf(v.name)),
-        newGroups: this.groupNames.slice(firstNew).map((g) => this.cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
-        removedGroups: removedIdx,
-        ...this.groupLimits(),
-      });
-    } else {
-      this.loop.reconfigure({ vhostTable: vhostTableSpec(target) });
-      this.supervisor.setClassifier({ classify: createClassifier(target), needsPeek: needsPeek(target) });
-      removedIdx.forEach((i) => (this.groupNames[i] = REMOVED));
-    }
+    // (Read mode: the loop's table gives the listener rules, and with
+    // classifyEach: request it classifies later requests; policy classifies first reads.)
+    removedIdx.forEach((i) => (this.groupNames[i] = REMOVED));
+    this.loop.reconfigure({
+      vhostTable: vhostTableSpec(target),
+      vhostGroups: target.vhosts.map((v) => this.groupNames.indexOf(v.name)),
+      newGroups: this.groupNames.slice(firstNew).map((g) => this.cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
+      removedGroups: removedIdx,
+      ...this.groupLimits(),
+    });
+    if (this.classifyAt === 'read') this.supervisor.setClassifier({ classify: createClassifier(target), needsPeek: needsPeek(target) });
     // 3. A removed vhost's processes to _default, then its cgroups go.
     for (const name of plan.removed) {
       try {
@@ -528,11 +538,14 @@ export class SupervisedRun {
   snapshot(): StatusSnapshot {
     const config = this.config;
     // Accept mode: exact counts from the loop; read mode: policy's own.
-    const accept = this.classifyAt === 'accept' ? this.loop.stats().accept : undefined;
+    const stats = this.loop.stats();
+    const accept = this.classifyAt === 'accept' ? stats.accept : undefined;
+    // At accept, moves for later requests (classifyEach: request) count too; read mode's policy counts its own.
+    const requestMoves = stats.perRequest?.groupMoves ?? [];
     const groupIndex = new Map(this.liveGroups().map((n) => [n, this.groupNames.indexOf(n)]));
     const counts = new Map(
       accept
-        ? [...groupIndex].map(([n, i]) => [n, { connections: accept.groupConnections[i] ?? 0, moves: accept.groupMoves[i] ?? 0 }])
+        ? [...groupIndex].map(([n, i]) => [n, { connections: accept.groupConnections[i] ?? 0, moves: (accept.groupMoves[i] ?? 0) + (requestMoves[i] ?? 0) }])
         : this.supervisor.counters,
     );
     const limitsOf = (name: string): ResourceSettings =>
@@ -571,7 +584,7 @@ export class SupervisedRun {
         groupRow(DEFAULT_GROUP, [], []),
         groupRow(SERVER_GROUP, [], []),
       ],
-      loop: this.loop.stats(),
+      loop: stats,
       policy: { ...this.supervisor.stats },
       tables: this.supervisor.tables.snapshot(),
       warnings: this.warnings,

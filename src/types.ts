@@ -59,6 +59,12 @@ export interface VhqosConfig {
      * classified). See src/supervisor/classify-at.ts for when accept falls back.
      */
     classifyAt: 'accept' | 'read';
+    /**
+     * `connection`: a keep-alive connection stays with the vhost of its first
+     * request. `request`: each request's Host decides (behind a reverse
+     * proxy); every read of the server is then trapped.
+     */
+    classifyEach: 'connection' | 'request';
     /** How each listener's connections are classified: by name (Host / SNI) or by local address only. */
     listeners: ListenerRule[];
     /** Mode of listeners no rule names. */

@@ -81,6 +81,8 @@ export function renderStatus(s: StatusSnapshot, opts: { tables?: boolean; prev?:
   const l = s.loop;
   out.push('');
   out.push(`notifications ${l.notifications}  fast path ${l.fast}  quiet ${l.quietInspections}  verdicts ${l.verdicts}  timeouts ${l.timeouts}  parked ${l.parked}`);
+  const pr = l.perRequest;
+  if (pr && pr.inspected > 0) out.push(`later requests (classifyEach request): reads looked at ${pr.inspected}  requests ${pr.requests}  moves ${pr.moves}  move errors ${pr.moveErrors}`);
   for (const w of s.warnings) out.push(`warning: ${w}`);
   if (opts.tables) {
     const t = s.tables;

@@ -24,6 +24,7 @@ export const SERVER_FIRST_PORTS: readonly number[] = Object.freeze([21, 22, 23, 
 /** Defaults of `options` (also documented as `default` in schema.json; a test keeps them equal). */
 export const DEFAULT_OPTIONS: Readonly<VhqosConfig['options']> = Object.freeze({
   classifyAt: 'accept' as const,
+  classifyEach: 'connection' as const,
   listeners: SERVER_FIRST_PORTS.map((port) => ({ port, mode: 'address' as const })),
   defaultListenerMode: 'name' as const,
   maxHeldConnections: 512,
@@ -368,7 +369,7 @@ export function describeConfig(cfg: VhqosConfig): string {
   lines.push(`_default: ${describeResources(cfg.default)}`);
   const o = cfg.options;
   lines.push(
-    `options: classify at ${o.classifyAt}, peek ${o.peekBytes} bytes, first byte within ${o.firstByteTimeoutMs} ms, verdict within ${o.verdictTimeoutMs} ms`,
+    `options: classify at ${o.classifyAt}${o.classifyEach === 'request' ? ', each request' : ''}, peek ${o.peekBytes} bytes, first byte within ${o.firstByteTimeoutMs} ms, verdict within ${o.verdictTimeoutMs} ms`,
   );
   return lines.join('\n');
 }

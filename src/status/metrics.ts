@@ -73,6 +73,8 @@ export function metricsRegistry(snapshot: () => StatusSnapshot): Registry {
   perInstance('vhqos_verdicts_total', 'Verdicts given by policy', (s) => s.loop.verdicts);
   perInstance('vhqos_verdict_timeouts_total', 'Notifications answered CONTINUE because policy was too slow', (s) => s.loop.timeouts);
   perInstance('vhqos_fail_open_total', 'Notifications answered CONTINUE because policy failed', (s) => s.policy.failOpen);
+  perInstance('vhqos_requests_classified_total', 'classifyEach request: later requests of keep-alive connections classified again', (s) => s.loop.perRequest?.requests ?? 0);
+  perInstance('vhqos_request_moves_total', 'classifyEach request: processes moved for a later request of their connection', (s) => s.loop.perRequest?.moves ?? 0);
   new Gauge({ name: 'vhqos_build_info', help: 'vhqos version (value 1)', labelNames: ['version', 'node'], registers: [registry] }).set({ version: VERSION, node: process.version }, 1);
   collectDefaultMetrics({ register: registry });
   const metrics = registry.metrics.bind(registry);

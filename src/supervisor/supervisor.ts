@@ -50,6 +50,8 @@ export interface SupervisorDeps {
   fdState?: () => Pick<TablesSnapshot, 'readFlags' | 'fdCopies'>;
   /** Accept mode: group names by the loop's group index, vhost names by table index. */
   groupNames?: string[];
+  /** Group names by the loop's group index, in both modes (classifyEach: request reports moves by index). */
+  loopGroups?: string[];
 }
 
 export interface VhostCounters {
@@ -60,7 +62,7 @@ export interface VhostCounters {
 export class Supervisor {
   readonly tables: LineageTables;
   readonly counters = new Map<string, VhostCounters>();
-  readonly stats = { verdicts: 0, failOpen: 0, timeouts: 0, moveErrors: 0, retries: 0, morePeeks: 0, tenantReads: 0, handovers: 0 };
+  readonly stats = { verdicts: 0, failOpen: 0, timeouts: 0, moveErrors: 0, retries: 0, morePeeks: 0, tenantReads: 0, handovers: 0, requestMoves: 0 };
   private finished = false;
   private readonly done: Promise<'hup' | 'stopped'>;
   private resolveDone!: (why: 'hup' | 'stopped') => void;
@@ -118,6 +120,9 @@ export class Supervisor {
       case 'handovers':
         for (const h of ev.items) this.onHandOver(h);
         return;
+      case 'requests':
+        for (const h of ev.items) this.onRequestMove(h);
+        return;
       case 'exit':
         t.removeProcess(ev.pid);
         return;
@@ -165,6 +170,22 @@ export class Supervisor {
     });
     if (!this.tables.process(h.pid)) this.tables.addProcess(h.pid, 0, group);
     else this.tables.setGroup(h.pid, group);
+  }
+
+  /**
+   * classifyEach: request: the loop moved a process for a later request of
+   * its connection. Read mode: this policy's groups decide later moves, so
+   * the table must follow (and the move is counted here); at accept the
+   * loop counts moves itself.
+   */
+  private onRequestMove(h: HandOver): void {
+    const group = (this.deps.loopGroups ?? this.deps.groupNames ?? [])[h.group];
+    if (group === undefined) return;
+    this.stats.requestMoves++;
+    if (!this.tables.process(h.pid)) this.tables.addProcess(h.pid, 0, group);
+    else this.tables.setGroup(h.pid, group);
+    if (!this.deps.groupNames) this.count(group === DEFAULT_GROUP ? null : group).moves++;
+    this.deps.logger.debug({ pid: h.pid, group, by: h.by, detail: h.detail }, 'moved for a later request');
   }
 
   /** First read of a connection by a process: classify, move, then let it read. */

@@ -80,6 +80,7 @@ test('run: serves by vhost, status shows it, SIGTERM is forwarded and everything
     t.regex(metrics, /vhqos_notifications_total\{vhqos_instance="[^"]+"\} [1-9]/);
     t.regex(metrics, new RegExp(`vhqos_vhost_connections_refused_total\\{vhqos_instance="${instance}",vhost="bronze"\\} 0`));
     t.regex(metrics, new RegExp(`vhqos_vhost_connections_serving\\{vhqos_instance="${instance}",vhost="gold"\\} 0`));
+    t.regex(metrics, /vhqos_request_moves_total\{vhqos_instance="[^"]+"\} 0/, 'classifyEach connection: no moves for later requests');
     const human = vhqos('status', '--instance', instance, '--tables');
     t.regex(human.stdout, /^vhost +match +procs +idle +conns +serving +waiting +refused +moves/m);
     t.regex(human.stdout, /channels/);

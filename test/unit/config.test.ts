@@ -67,6 +67,7 @@ test('minimal config: options get their defaults, default group is empty', (t) =
   const { listeners, ...scalars } = DEFAULT_OPTIONS;
   t.deepEqual(scalars, {
     classifyAt: 'accept',
+    classifyEach: 'connection',
     defaultListenerMode: 'name',
     maxHeldConnections: 512,
     firstByteTimeoutMs: 3000,
@@ -347,6 +348,7 @@ test('schema.json: shipped beside the code, strict-valid 2020-12, documented, cl
   t.deepEqual(
     {
       classifyAt: o.classifyAt.default,
+      classifyEach: o.classifyEach.default,
       maxHeldConnections: o.maxHeldConnections.default,
       firstByteTimeoutMs: o.firstByteTimeoutMs.default,
       peekBytes: o.peekBytes.default,
@@ -354,6 +356,7 @@ test('schema.json: shipped beside the code, strict-valid 2020-12, documented, cl
     },
     {
       classifyAt: DEFAULT_OPTIONS.classifyAt,
+      classifyEach: DEFAULT_OPTIONS.classifyEach,
       maxHeldConnections: DEFAULT_OPTIONS.maxHeldConnections,
       firstByteTimeoutMs: DEFAULT_OPTIONS.firstByteTimeoutMs,
       peekBytes: DEFAULT_OPTIONS.peekBytes,
@@ -410,4 +413,12 @@ test('connections: max >= 1, reserve >= 0, queueTimeoutMs defaults to 5000 where
   t.deepEqual(cfg.default.connections, { max: 3, queueTimeoutMs: 5000 });
   t.regex(describeConfig(cfg), /^a: .*connections max 8 \(queue 5000 ms\)$/m);
   t.regex(describeConfig(cfg), /^b: .*connections reserve 4$/m);
+});
+
+test('options.classifyEach: connection by default, request per request, anything else refused with its path', (t) => {
+  t.is(parseConfig('vhosts: {a: {hosts: [a.test]}}\n').options.classifyEach, 'connection');
+  t.is(parseConfig('vhosts: {a: {hosts: [a.test]}}\noptions: {classifyEach: request}\n').options.classifyEach, 'request');
+  t.is(parseConfig('vhosts: {a: {hosts: [a.test]}}\noptions: {classifyAt: read, classifyEach: request}\n').options.classifyEach, 'request');
+  const bad = t.throws(() => parseConfig('vhosts: {a: {hosts: [a.test]}}\noptions: {classifyEach: response}\n'), { instanceOf: ConfigError }) as ConfigError;
+  t.true(bad.problems.some((p) => p.startsWith('options.classifyEach')), bad.message);
 });

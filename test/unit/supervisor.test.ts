@@ -175,3 +175,27 @@ test('a Host header cut short is peeked at again, within the first-byte budget, 
   t.is(h.moves[1].group, DEFAULT_GROUP);
   t.is(sup.stats.morePeeks, 1);
 });
+
+test('classifyEach request (read mode): a move the loop made for a later request updates the table, so the next connection of that vhost needs no move and one of the old vhost does', (t) => {
+  const groups = ['gold', 'bronze', DEFAULT_GROUP, '_server'];
+  const h = harness({ loopGroups: groups });
+  h.sup.handle({ kind: 'process', needsVerdict: false, pid: 10, tid: 10, ppid: 1 });
+  h.sup.handle(read(10, 5, 1, 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n'));
+  t.deepEqual(h.moves, [{ pid: 10, group: 'gold' }]);
+  // The second request on that connection was for bronze: the loop moved the process.
+  h.sup.handle({
+    kind: 'requests',
+    needsVerdict: false,
+    items: [{ pid: 10, group: 1, vhost: 1, by: 'host', detail: 'bronze.test', local: { ip: '127.0.0.1', port: 80 }, peer: { ip: '', port: 0 }, inode: 1, moved: true, heldMs: 0 }],
+  });
+  t.is(h.sup.tables.process(10)?.group, 'bronze');
+  t.is(h.sup.counters.get('bronze')?.moves, 1, 'read mode counts the move here');
+  t.is(h.sup.stats.requestMoves, 1);
+  h.sup.handle(read(10, 6, 2, 'GET / HTTP/1.1\r\nHost: bronze.test\r\n\r\n'));
+  t.is(h.moves.length, 1, 'already in bronze: no move');
+  h.sup.handle(read(10, 7, 3, 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n'));
+  t.deepEqual(h.moves[1], { pid: 10, group: 'gold' }, 'without the report the table would still say gold and skip this move');
+  // A group index the policy does not know is ignored, not thrown on.
+  h.sup.handle({ kind: 'requests', needsVerdict: false, items: [{ pid: 10, group: 99, vhost: -1, by: 'default', local: { ip: '', port: 0 }, peer: { ip: '', port: 0 }, inode: 3, moved: true, heldMs: 0 }] });
+  t.is(h.sup.tables.process(10)?.group, 'gold');
+});
