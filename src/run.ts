@@ -16,6 +16,7 @@ import { makeConnectionScanner } from './supervisor/fd-scan';
 import { StatusServer, defaultSocketPath } from './status/server';
 import type { StatusSnapshot } from './status/snapshot';
 import { FaultWatch } from './status/fault-watch';
+import { ioWeightProblem } from './cgroup/block-device';
 import { claimInstance } from './status/instance-registry';
 import { describePlan, effectiveConfig, planReload, type ReloadPlan } from './supervisor/reload';
 import { reap, type ExitStatus } from './reap';
@@ -180,6 +181,9 @@ export class SupervisedRun {
         this.cgroups.teardown(moveBack);
         throw e;
       }
+      const weighted = groups.filter((g) => g.resources.io?.weight !== undefined);
+      const ioProblem = weighted.length ? ioWeightProblem(this.cgroups.version) : undefined;
+      if (ioProblem) this.warnings = [...this.warnings, `${weighted.map((g) => g.name).join(', ')}: ${ioProblem}`];
       for (const w of this.warnings) logger.warn({ setting: w }, 'setting not applied');
       const choice = chooseClassifyAt(config.options.classifyAt, this.native.probe());
       this.classifyAt = choice.mode;

@@ -18,6 +18,13 @@ export interface ResourceSettings {
   io?: {
     /** 1..10000 (v2 io.weight). */
     weight?: number;
+    /** Throttles on `device` (bytes/s, operations/s). */
+    rbps?: number;
+    wbps?: number;
+    riops?: number;
+    wiops?: number;
+    /** "MAJOR:MINOR" of the whole disk the throttles apply to (resolved from io.device or io.path). */
+    device?: string;
   };
   pids?: {
     max?: number;

@@ -79,6 +79,10 @@ export function planV2(group: string, r: ResourceSettings): Plan {
   // io.weight comes from blk-iocost; kernels without it may still have BFQ's io.bfq.weight.
   add('io.weight', 'io', io?.weight === undefined,
     one('io.weight', `default ${io?.weight ?? 100}`), ioChoices(group, 'io', io?.weight).bfq);
+  if (io?.device) {
+    const v = (x: number | undefined) => (x === undefined ? 'max' : String(x));
+    add('io.max', 'io', false, one('io.max', `${io.device} rbps=${v(io.rbps)} wbps=${v(io.wbps)} riops=${v(io.riops)} wiops=${v(io.wiops)}`));
+  }
   add('pids.max', 'pids', pids?.max === undefined, one('pids.max', pids?.max ?? 'max'));
   return { settings, warnings };
 }
@@ -104,6 +108,18 @@ export function planV1(group: string, r: ResourceSettings): Plan {
   if (memory?.low !== undefined) warnings.push(`${group}: memory.low is not supported by cgroup v1 (ignored)`);
   const blk = ioChoices(group, 'blkio', io?.weight);
   add('io.weight', 'blkio', io?.weight === undefined, blk.bfq, blk.cfq);
+  if (io?.device) {
+    // v1: 0 lifts a throttle.
+    const v = (x: number | undefined) => `${io.device} ${x ?? 0}`;
+    add('io.max', 'blkio', false, {
+      writes: [
+        { file: 'blkio.throttle.read_bps_device', value: v(io.rbps) },
+        { file: 'blkio.throttle.write_bps_device', value: v(io.wbps) },
+        { file: 'blkio.throttle.read_iops_device', value: v(io.riops) },
+        { file: 'blkio.throttle.write_iops_device', value: v(io.wiops) },
+      ],
+    });
+  }
   add('pids.max', 'pids', pids?.max === undefined, one('pids.max', pids?.max ?? 'max'));
   return { settings, warnings };
 }

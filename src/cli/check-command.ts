@@ -1,5 +1,6 @@
 // `vhqos check`: what this machine supports, tried rather than guessed, and
 // whether `vhqos run` can work here (exit status 1 if not).
+import { disks, ioWeightProblem } from '../cgroup/block-device';
 import * as os from 'node:os';
 import { loadNative, type Features } from '../native';
 import { detectCgroups, type CgroupDetection } from '../cgroup';
@@ -48,6 +49,11 @@ export function checkRows(f: Features | Error, cg: CgroupDetection | Error, uid:
       rows.push({ item: `  controller ${c}`, ok: !!h, required: c === 'cpu', detail: h ? `at ${h.mountPoint}` : `not mounted: ${c} settings will be reported and ignored` });
     }
     rows.push(favordynmodsRow(cg.v1.filter((h) => h.controllers.some((c) => V1_USED.includes(c)))));
+  }
+  if (!(cg instanceof Error)) {
+    const problem = ioWeightProblem(cg.version === 2 ? 2 : 1);
+    const list = disks().map((d) => `${d.name}: ${d.scheduler ?? '?'}`).join(', ') || 'no disks';
+    rows.push({ item: 'io.weight effective', ok: !problem, required: false, detail: problem ?? `BFQ or blk-iocost present (${list}); io throttles (rbps/wbps/riops/wiops) work with any scheduler` });
   }
   return rows;
 }

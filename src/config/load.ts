@@ -9,6 +9,7 @@ import { LineCounter, parseDocument, visit } from 'yaml';
 import type { AddressMatcher, ListenerMode, ListenerRule, ResourceSettings, VhostConfig, VhqosConfig } from '../types';
 import { formatAddress, parseAddressMatcher } from '../classify/address';
 import { formatPercent, formatSize, parsePercent, parseSize } from './units';
+import { resolveDisk } from '../cgroup/block-device';
 
 /** Absolute path of the JSON schema (copied next to the compiled file by scripts/copy-assets.js). */
 export const configSchemaPath = path.join(__dirname, 'schema.json');
@@ -53,7 +54,7 @@ type RawSize = number | string;
 interface RawResources {
   cpu?: { weight?: number; max?: number | string };
   memory?: { max?: RawSize; high?: RawSize; low?: RawSize };
-  io?: { weight?: number };
+  io?: { weight?: number; rbps?: RawSize; wbps?: RawSize; riops?: number | string; wiops?: number | string; device?: string; path?: string };
   pids?: { max?: number | string };
   connections?: { max?: number; reserve?: number; queueTimeoutMs?: number };
 }
@@ -287,9 +288,24 @@ function listenerRules(given: Record<string, ListenerMode> | undefined): { liste
   return { listeners: rules, defaultListenerMode: given?.default ?? 'name' };
 }
 
+function hasThrottle(io: { rbps?: number; wbps?: number; riops?: number; wiops?: number }): boolean {
+  return [io.rbps, io.wbps, io.riops, io.wiops].some((v) => v !== undefined);
+}
+
 /** What the schema's patterns let through but arithmetic refuses. */
 function resourceProblems(r: Record<string, unknown>, base: string): string[] {
   const problems: string[] = [];
+  if (isObject(r.io)) {
+    const io = r.io as { rbps?: unknown; wbps?: unknown; riops?: unknown; wiops?: unknown; device?: string; path?: string };
+    const set = (['rbps', 'wbps', 'riops', 'wiops'] as const).filter((k) => io[k] !== undefined && io[k] !== 'max');
+    if (io.device !== undefined && io.path !== undefined) problems.push(`${base}.io: give device or path, not both`);
+    else if (set.length) {
+      const disk = resolveDisk({ device: io.device, path: io.path });
+      if (typeof disk !== 'string') problems.push(`${base}.io${io.device !== undefined ? '.device' : io.path !== undefined ? '.path' : `.${set[0]}`}: ${disk.error}`);
+    } else if (io.device !== undefined || io.path !== undefined) {
+      problems.push(`${base}.io.${io.device !== undefined ? 'device' : 'path'}: no throttle (rbps, wbps, riops, wiops) to apply to it`);
+    }
+  }
   const cpuMax = isObject(r.cpu) ? r.cpu.max : undefined;
   if (typeof cpuMax === 'string') {
     const f = parsePercent(cpuMax);
@@ -329,7 +345,17 @@ function resources(r: RawResources): ResourceSettings {
   const out: ResourceSettings = {};
   const cpu = compact({ weight: r.cpu?.weight, max: r.cpu?.max === undefined ? undefined : parsePercent(r.cpu.max) });
   const memory = compact({ max: size(r.memory?.max), high: size(r.memory?.high), low: size(r.memory?.low) });
-  const io = compact({ weight: r.io?.weight });
+  const io: ResourceSettings['io'] = compact({
+    weight: r.io?.weight,
+    rbps: size(r.io?.rbps),
+    wbps: size(r.io?.wbps),
+    riops: typeof r.io?.riops === 'number' ? r.io.riops : undefined,
+    wiops: typeof r.io?.wiops === 'number' ? r.io.wiops : undefined,
+  });
+  if (io && hasThrottle(io)) {
+    const disk = resolveDisk({ device: r.io?.device, path: r.io?.path });
+    if (typeof disk === 'string') io.device = disk;
+  }
   const pids = compact({ max: typeof r.pids?.max === 'number' ? r.pids.max : undefined });
   if (cpu) out.cpu = cpu;
   if (memory) out.memory = memory;
@@ -383,7 +409,14 @@ function describeResources(r: ResourceSettings): string {
   const sz = (n?: number) => (n === undefined ? undefined : formatSize(n));
   group('cpu', [['weight', r.cpu?.weight?.toString()], ['max', r.cpu?.max === undefined ? undefined : formatPercent(r.cpu.max)]]);
   group('memory', [['max', sz(r.memory?.max)], ['high', sz(r.memory?.high)], ['low', sz(r.memory?.low)]]);
-  group('io', [['weight', r.io?.weight?.toString()]]);
+  group('io', [
+    ['weight', r.io?.weight?.toString()],
+    ['rbps', r.io?.rbps === undefined ? undefined : `${formatSize(r.io.rbps)}/s`],
+    ['wbps', r.io?.wbps === undefined ? undefined : `${formatSize(r.io.wbps)}/s`],
+    ['riops', r.io?.riops?.toString()],
+    ['wiops', r.io?.wiops?.toString()],
+    ['device', r.io?.device],
+  ]);
   group('pids', [['max', r.pids?.max?.toString()]]);
   const c = r.connections;
   group('connections', [['max', c?.max === undefined ? undefined : `${c.max} (queue ${c.queueTimeoutMs} ms)`], ['reserve', c?.reserve?.toString()]]);

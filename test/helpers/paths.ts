@@ -55,7 +55,7 @@ export function installCgiScripts(dir: string): {
   fs.chmodSync(dir, 0o755);
   const src = cgiFixturesDir();
   const out: Record<string, string> = {};
-  for (const name of ['whoami', 'burn', 'inetd-handler', 'sockname', 'hostile', 'sleep', 'forks', 'eat']) {
+  for (const name of ['whoami', 'burn', 'inetd-handler', 'sockname', 'hostile', 'sleep', 'forks', 'eat', 'ddwrite']) {
     const to = path.join(dir, name);
     fs.copyFileSync(path.join(src, name), to);
     fs.chmodSync(to, 0o755);
