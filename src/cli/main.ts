@@ -108,9 +108,16 @@ export function main(argv: string[]): void {
       (y) =>
         y
           .option('socket', { type: 'string', describe: 'listen here (default $VHQOS_AGENT_SOCKET or /run/vhqos/agent.sock)' })
-          .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel }),
+          .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel })
+          .option('metrics', { type: 'string', describe: 'Prometheus metrics of every container at /metrics on HOST:PORT or unix:/PATH' })
+          .option('metrics-token-file', { type: 'string', describe: 'require "Authorization: Bearer <token>" with the token in this 0600 file' }),
       async (a) => {
-        process.exitCode = await agentCommand({ socket: a.socket, logger: makeLogger(a['log-level'] as LogLevel) });
+        process.exitCode = await agentCommand({
+          socket: a.socket,
+          logger: makeLogger(a['log-level'] as LogLevel),
+          metrics: a.metrics,
+          metricsTokenFile: a['metrics-token-file'],
+        });
       },
     )
     .command(

@@ -1,9 +1,8 @@
 import { loadConfig, ConfigError } from '../config/load';
 import { SupervisedRun } from '../run';
 import type { Logger } from '../supervisor/supervisor';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseMetricsAddress, startMetricsServer } from '../status/metrics';
+import { parseMetricsAddress, readTokenFile, startMetricsServer } from '../status/metrics';
 import { instanceNameFromConfig } from '../status/instance-registry';
 
 export interface RunCommandOptions {
@@ -26,7 +25,7 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
   let metrics: import('node:http').Server | undefined;
   if (o.metrics) {
     try {
-      const token = o.metricsTokenFile ? readToken(o.metricsTokenFile) : undefined;
+      const token = o.metricsTokenFile ? readTokenFile(o.metricsTokenFile) : undefined;
       metrics = await startMetricsServer(parseMetricsAddress(o.metrics), () => {
         if (!run) throw new Error('starting');
         return run.snapshot();
@@ -60,13 +59,4 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
   metrics?.close();
   if (st.code !== null) return st.code;
   return 128 + (st.signal ?? 0);
-}
-
-/** The token file must not be readable by others (tenants run code on this host). */
-function readToken(file: string): string {
-  const st = fs.statSync(file);
-  if (st.mode & 0o077) throw new Error(`${file}: the token file must not be readable by group or others (chmod 600)`);
-  const token = fs.readFileSync(file, 'utf8').trim();
-  if (!token) throw new Error(`${file}: empty token`);
-  return token;
 }

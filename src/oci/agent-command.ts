@@ -4,10 +4,14 @@
 import * as fs from 'fs';
 import { Agent, type AgentLogger } from './agent';
 import { agentSocketPath } from './prepare';
+import { parseMetricsAddress, readTokenFile, startMetricsServer } from '../status/metrics';
 
 export interface AgentCommandOptions {
   socket?: string;
   logger: AgentLogger;
+  /** HOST:PORT or unix:/PATH: Prometheus metrics of every supervised container. */
+  metrics?: string;
+  metricsTokenFile?: string;
 }
 
 /** Resolves only if the agent cannot start (with the exit code); otherwise runs until a signal ends the process. */
@@ -17,6 +21,16 @@ export async function agentCommand(o: AgentCommandOptions): Promise<number> {
   // started yet, which is the case this early in the CLI.
   if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = '8';
   const agent = new Agent({ socket: o.socket ?? agentSocketPath(process.env), logger: o.logger });
+  if (o.metrics) {
+    // Before the agent listens: a bad address is a start-up error.
+    try {
+      const token = o.metricsTokenFile ? readTokenFile(o.metricsTokenFile) : undefined;
+      await startMetricsServer(parseMetricsAddress(o.metrics), () => agent.snapshots(), o.logger, { token });
+    } catch (e) {
+      console.error(`vhqos agent: metrics: ${(e as Error).message}`);
+      return 2;
+    }
+  }
   try {
     await agent.start();
   } catch (e) {

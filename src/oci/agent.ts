@@ -214,6 +214,20 @@ export class Agent {
     return [...this.entries.values()].map((e) => e.statusSocket).filter((s): s is string => !!s);
   }
 
+  /** The status of every supervised container (for the agent's metrics: one vhqos_instance label each). */
+  snapshots(): StatusSnapshot[] {
+    const out: StatusSnapshot[] = [];
+    for (const e of this.entries.values()) {
+      try {
+        const s = e.tree.snapshot?.();
+        if (s) out.push(s);
+      } catch {
+        /* finishing */
+      }
+    }
+    return out;
+  }
+
   instances(): AgentInstance[] {
     return [...this.entries.values()].map(({ tree: _t, done: _d, finished: _f, ...rest }) => rest);
   }

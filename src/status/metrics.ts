@@ -13,23 +13,24 @@ import type { Logger } from '../supervisor/supervisor';
  * (Prometheus owns `instance`), limits as gauges; plus prom-client's default
  * process metrics and a build-info gauge. Every series is listed in the README.
  */
-export function metricsRegistry(snapshot: () => StatusSnapshot): Registry {
+export function metricsRegistry(snapshot: () => StatusSnapshot | StatusSnapshot[]): Registry {
   const registry = new Registry();
-  let snap: StatusSnapshot | undefined;
-  // One snapshot per scrape, shared by every metric's collect().
-  const fresh = () => (snap ??= snapshot());
+  let snap: StatusSnapshot[] | undefined;
+  // One snapshot per scrape, shared by every metric's collect(); the agent
+  // has one per container (each its own vhqos_instance).
+  const fresh = () => (snap ??= [snapshot()].flat());
   type Row = StatusSnapshot['vhosts'][number];
   const perVhost = (kind: 'gauge' | 'counter', name: string, help: string, value: (g: Row) => number | undefined) => {
     const collect = function (this: Gauge | Counter) {
-      const s = fresh();
       this.reset();
-      for (const g of s.vhosts) {
-        const v = value(g);
-        if (v === undefined || !Number.isFinite(v)) continue;
-        const labels = { vhqos_instance: s.instance, vhost: g.name };
-        if (this instanceof Gauge) this.set(labels, v);
-        else this.inc(labels, v);
-      }
+      for (const s of fresh())
+        for (const g of s.vhosts) {
+          const v = value(g);
+          if (v === undefined || !Number.isFinite(v)) continue;
+          const labels = { vhqos_instance: s.instance, vhost: g.name };
+          if (this instanceof Gauge) this.set(labels, v);
+          else this.inc(labels, v);
+        }
     };
     const conf = { name, help, labelNames: ['vhqos_instance', 'vhost'], registers: [registry], collect };
     return kind === 'gauge' ? new Gauge(conf) : new Counter(conf);
@@ -62,10 +63,11 @@ export function metricsRegistry(snapshot: () => StatusSnapshot): Registry {
       labelNames: ['vhqos_instance'],
       registers: [registry],
       collect() {
-        const s = fresh();
         this.reset();
-        const v = value(s);
-        if (v !== undefined) this.inc({ vhqos_instance: s.instance }, v);
+        for (const s of fresh()) {
+          const v = value(s);
+          if (v !== undefined) this.inc({ vhqos_instance: s.instance }, v);
+        }
       },
     });
   perInstance('vhqos_notifications_total', 'Trapped syscalls seen', (s) => s.loop.notifications);
@@ -107,6 +109,15 @@ export function parseMetricsAddress(address: string): MetricsAddress {
   return { kind: 'tcp', host: m[1] ?? m[2], port };
 }
 
+/** A bearer token from a file that must not be readable by others (tenants run code on this host). */
+export function readTokenFile(file: string): string {
+  const st = fs.statSync(file);
+  if (st.mode & 0o077) throw new Error(`${file}: the token file must not be readable by group or others (chmod 600)`);
+  const token = fs.readFileSync(file, 'utf8').trim();
+  if (!token) throw new Error(`${file}: empty token`);
+  return token;
+}
+
 export interface MetricsServerOptions {
   /** A bearer token clients must send (Authorization: Bearer TOKEN); tenants on the host cannot read it from a 0600 file. */
   token?: string;
@@ -117,7 +128,7 @@ export interface MetricsServerOptions {
  * callers can refuse to start. `snapshot` may throw while the instance is
  * starting: the scrape then gets 503.
  */
-export function startMetricsServer(address: MetricsAddress | string, snapshot: () => StatusSnapshot, logger: Logger, opts: MetricsServerOptions = {}): Promise<http.Server> {
+export function startMetricsServer(address: MetricsAddress | string, snapshot: () => StatusSnapshot | StatusSnapshot[], logger: Logger, opts: MetricsServerOptions = {}): Promise<http.Server> {
   let where: MetricsAddress;
   try {
     where = typeof address === 'string' ? parseMetricsAddress(address) : address;

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MAX_SOCKET_PATH, StatusServer } from '../../src/status/server';
-import { MetricsAddressError, parseMetricsAddress } from '../../src/status/metrics';
+import { MetricsAddressError, metricsRegistry, parseMetricsAddress } from '../../src/status/metrics';
+import type { StatusSnapshot } from '../../src/status/snapshot';
 
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -45,4 +46,26 @@ test('parseMetricsAddress: HOST:PORT, [IPv6]:PORT, unix:/PATH; anything else say
   for (const bad of ['9464', ':9464', '127.0.0.1:0', '127.0.0.1:65536', '::1:9464', 'unix:m.sock', '']) {
     t.throws(() => parseMetricsAddress(bad), { instanceOf: MetricsAddressError }, bad);
   }
+});
+
+test('metricsRegistry: several snapshots (the agent: one per container) give one vhqos_instance label each', async (t) => {
+  const snap = (instance: string, connections: number) =>
+    ({
+      instance,
+      supervisorPid: 1,
+      server: { pid: 2, command: [], exited: null },
+      cgroupVersion: 2,
+      vhosts: [{ name: 'gold', hosts: [], addresses: [], cgroups: [], pids: [3], connections, moves: 0, limits: {}, faults: { oomKills: 1 } }],
+      loop: { notifications: 5, fast: 0, quietInspections: 0, events: 0, verdicts: 0, timeouts: 0, parked: 0, sendErrors: 0, running: true },
+      policy: { failOpen: 0 },
+      tables: { channels: [], processes: [], fdCopies: [], readFlags: [] },
+      warnings: [],
+    }) as unknown as StatusSnapshot;
+  const text = await metricsRegistry(() => [snap('c1', 4), snap('c2', 7)]).metrics();
+  t.regex(text, /^vhqos_vhost_connections_total\{vhqos_instance="c1",vhost="gold"\} 4$/m);
+  t.regex(text, /^vhqos_vhost_connections_total\{vhqos_instance="c2",vhost="gold"\} 7$/m);
+  t.regex(text, /^vhqos_vhost_oom_kills_total\{vhqos_instance="c2",vhost="gold"\} 1$/m);
+  t.regex(text, /^vhqos_notifications_total\{vhqos_instance="c1"\} 5$/m);
+  t.regex(text, /^# TYPE vhqos_vhost_processes gauge$/m);
+  t.regex(text, /^vhqos_vhost_processes\{vhqos_instance="c1",vhost="gold"\} 1$/m);
 });
