@@ -12,6 +12,7 @@
         "native/first_read.cc",
         "native/request_watch.cc",
         "native/inspect.cc",
+        "native/keeper.cc",
         "native/notify_loop.cc",
         "native/pids_allowance.cc",
         "native/probes.cc",

@@ -17,6 +17,7 @@
 #include "notify_loop.h"
 #include "probes.h"
 #include "spawn.h"
+#include "keeper.h"
 #include "sys.h"
 #include "unix_socket.h"
 #include "vhost_table_binding.h"
@@ -341,7 +342,8 @@ class Loop : public Napi::ObjectWrap<Loop> {
   }
   Napi::Value AddProcess(const Napi::CallbackInfo& info) {
     int group = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
-    int rc = loop_->add_process(IntArg(info, 0), group);
+    bool tenant = info.Length() > 2 && info[2].ToBoolean();
+    int rc = loop_->add_process(IntArg(info, 0), group, tenant);
     if (rc < 0) ThrowSys(info.Env(), rc, "pidfd_open");
     return info.Env().Undefined();
   }
@@ -508,14 +510,34 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// startKeeper(listenerFd, attachPath?, rootPid?)
 Napi::Value StartKeeper(const Napi::CallbackInfo& info) {
   int pipe_fd = -1, pending_fd = -1;
-  int pid = start_keeper(IntArg(info, 0), &pipe_fd, &pending_fd);
+  std::string path = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  pid_t root = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
+  int pid = start_keeper(IntArg(info, 0), &pipe_fd, &pending_fd, path.c_str(), root);
   if (pid < 0) ThrowSys(info.Env(), pid, "fork");
   auto r = Napi::Object::New(info.Env());
   r.Set("pid", pid);
   r.Set("pipeFd", pipe_fd);
   r.Set("pendingFd", pending_fd);
+  return r;
+}
+
+// attachKeeper(path) -> {conn, listener, pendingFd, rootPid}: takes the
+// listener back from a keeper whose supervisor is gone (keep conn open).
+Napi::Value AttachKeeper(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "attachKeeper(path)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int listener = -1, memfd = -1;
+  pid_t root = 0;
+  int conn = keeper_attach(path.c_str(), &listener, &memfd, &root);
+  if (conn < 0) ThrowSys(info.Env(), conn, "keeper_attach");
+  auto r = Napi::Object::New(info.Env());
+  r.Set("conn", conn);
+  r.Set("listener", listener);
+  r.Set("pendingFd", memfd);
+  r.Set("rootPid", root);
   return r;
 }
 
@@ -677,6 +699,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Loop", Loop::Init(env));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("startKeeper", Napi::Function::New(env, StartKeeper));
+  exports.Set("attachKeeper", Napi::Function::New(env, AttachKeeper));
   exports.Set("waitExit", Napi::Function::New(env, WaitExit));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdGetfd", Napi::Function::New(env, PidfdGetfd));

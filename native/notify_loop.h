@@ -132,7 +132,8 @@ class NotifyLoop : public AcceptorHost {
   void stop();
   // Registers a process (thread-group leader) the loop supervises, in cgroup
   // group `group` (-1: unknown). 0 or -errno.
-  int add_process(pid_t tgid, int group = -1);
+  // tenant: a process of a tenant's (never classified; vhqos attach marks those it finds).
+  int add_process(pid_t tgid, int group = -1, bool tenant = false);
   // Answers a pending notification. Returns false if it was already answered
   // (timed out) or unknown.
   bool respond(uint64_t id, const Verdict& v);

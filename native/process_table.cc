@@ -23,10 +23,13 @@ namespace vhqos {
 
 using namespace loop_internal;
 
-int NotifyLoop::add_process(pid_t tgid, int group) {
+int NotifyLoop::add_process(pid_t tgid, int group, bool tenant) {
   std::lock_guard<std::mutex> g(mu_);
   int rc = add_process_locked(tgid);
-  if (rc == 0) procs_[tgid].group = group;
+  if (rc == 0) {
+    procs_[tgid].group = group;
+    procs_[tgid].tenant = tenant;
+  }
   return rc;
 }
 

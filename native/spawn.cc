@@ -1,4 +1,5 @@
 #include "spawn.h"
+#include "keeper.h"
 
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -8,6 +9,8 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cstring>
@@ -128,7 +131,7 @@ int spawn_supervised(const SpawnRequest& req, SpawnResult& res, const char** fai
   return 0;
 }
 
-int start_keeper(int listener, int* keeper_pipe_out, int* pending_fd_out) {
+int start_keeper(int listener, int* keeper_pipe_out, int* pending_fd_out, const char* attach_path, pid_t root) {
   // The table of notifications the supervisor holds: shared with the keeper
   // (mapped before the fork, so the keeper has it whatever becomes of us).
   int mfd = memfd_create("vhqos-pending", MFD_CLOEXEC);
@@ -170,58 +173,40 @@ int start_keeper(int listener, int* keeper_pipe_out, int* pending_fd_out) {
   if (pid == 0) {
     int watch = p[0];
     setsid();  // out of the server's and the supervisor's process groups
-    // Keep only the listener and the pipe.
+    // Keep only the listener, the pipe and the table.
     int lfd = fcntl(listener, F_DUPFD_CLOEXEC, 1000);
     int wfd = fcntl(watch, F_DUPFD_CLOEXEC, 1001);
-    if (lfd < 0 || wfd < 0) _exit(1);
+    int kfd = fcntl(mfd, F_DUPFD_CLOEXEC, 1002);
+    if (lfd < 0 || wfd < 0 || kfd < 0) _exit(1);
     syscall(SYS_close_range, 0, 999, 0);
-    syscall(SYS_close_range, 1002, ~0U, 0);
+    syscall(SYS_close_range, 1003, ~0U, 0);
     struct sigaction ign;
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
     sigaction(SIGHUP, &ign, nullptr);
     sigaction(SIGINT, &ign, nullptr);
     sigaction(SIGTERM, &ign, nullptr);  // a group kill must not take the keeper
-    struct pollfd w = {wfd, POLLIN, 0};
-    // Wait until the supervisor is gone (its write end closes: POLLHUP).
-    for (;;) {
-      struct pollfd both[2] = {{wfd, POLLIN, 0}, {lfd, 0, 0}};
-      int n = poll(both, 2, -1);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) _exit(1);
-      if (both[1].revents & POLLHUP) _exit(0);  // the targets are all gone
-      if (both[0].revents) break;
-    }
-    (void)w;
-    auto* nreq = reinterpret_cast<struct seccomp_notif*>(req_buf.data());
-    auto* nresp = reinterpret_cast<struct seccomp_notif_resp*>(resp_buf.data());
-    // First what the supervisor had received and not answered (parked
-    // accepts): they continue, and accept by themselves. An id answered
-    // meanwhile is refused by the kernel (ENOENT), which is harmless.
-    for (size_t i = 0; i < PendingIdSlots::kSlots; i++) {
-      uint64_t id = pending->id[i].load();
-      if (!id) continue;
-      memset(nresp, 0, sz.seccomp_notif_resp);
-      nresp->id = id;
-      nresp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-      ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, nresp);
-    }
-    for (;;) {
-      struct pollfd l = {lfd, POLLIN, 0};
-      int n = poll(&l, 1, -1);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) _exit(1);
-      if (!(l.revents & POLLIN)) _exit(0);  // POLLHUP: no target left
-      memset(nreq, 0, sz.seccomp_notif);
-      if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, nreq) < 0) {
-        if (errno == EINTR || errno == ENOENT) continue;
-        _exit(1);
+    sigaction(SIGPIPE, &ign, nullptr);
+    // The socket a new supervisor attaches through (root only: 0600, and the peer is checked).
+    int sock = -1;
+    if (attach_path && attach_path[0]) {
+      sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un a = {};
+      a.sun_family = AF_UNIX;
+      if (sock >= 0 && strlen(attach_path) < sizeof a.sun_path) {
+        strcpy(a.sun_path, attach_path);
+        unlink(attach_path);
+        if (bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || chmod(attach_path, 0600) < 0 || listen(sock, 4) < 0) {
+          close(sock);
+          sock = -1;
+        }
+      } else if (sock >= 0) {
+        close(sock);
+        sock = -1;
       }
-      memset(nresp, 0, sz.seccomp_notif_resp);
-      nresp->id = nreq->id;
-      nresp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-      ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, nresp);
     }
+    keeper_serve(lfd, wfd, kfd, sock, attach_path, root, pending, req_buf.data(), sz.seccomp_notif, resp_buf.data(),
+                 sz.seccomp_notif_resp);
   }
   int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);

@@ -36,6 +36,9 @@ int spawn_supervised(const SpawnRequest& req, SpawnResult& res, const char** fai
 // `keeper_pipe_out` receives the write end the supervisor keeps open;
 // `pending_fd_out` a memfd of PendingIdSlots (pending_ids.h): the ids written
 // there are answered CONTINUE by the keeper first when it takes over.
-int start_keeper(int listener, int* keeper_pipe_out, int* pending_fd_out);
+// `attach_path` (or null): the keeper's socket for `vhqos attach` (keeper.h);
+// `root`: the server's root pid, told to who attaches.
+int start_keeper(int listener, int* keeper_pipe_out, int* pending_fd_out, const char* attach_path = nullptr,
+                 pid_t root = 0);
 
 }  // namespace vhqos

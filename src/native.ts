@@ -192,7 +192,7 @@ export interface NativeLoop {
   start(): void;
   stop(): void;
   /** group: index into options.groups the process is in (accept mode). */
-  addProcess(pid: number, group?: number): void;
+  addProcess(pid: number, group?: number, tenant?: boolean): void;
   /** False if it was already answered (timed out) or is unknown. */
   respond(id: bigint, verdict: Verdict): boolean;
   stats(): LoopStats;
@@ -273,7 +273,10 @@ export interface NativeBinding {
   Loop: new (listenerFd: number, options: LoopOptions, onEvent: (ev: LoopEvent) => void) => NativeLoop;
   spawn(opts: SpawnOptions): { pid: number; pidfd: number; listener: number; syncWakeup: boolean };
   /** pendingFd: the table of held notifications the keeper answers first if vhqos dies (LoopOptions.pendingFd). */
-  startKeeper(listenerFd: number): { pid: number; pipeFd: number; pendingFd: number };
+  /** attachPath: the keeper's socket for `vhqos attach` (root only); rootPid: told to who attaches. */
+  startKeeper(listenerFd: number, attachPath?: string, rootPid?: number): { pid: number; pipeFd: number; pendingFd: number };
+  /** Takes the listener back from a keeper whose supervisor is gone; keep `conn` open (closing it hands back). */
+  attachKeeper(path: string): { conn: number; listener: number; pendingFd: number; rootPid: number };
   waitExit(pidfd: number): { code: number | null; signal: number | null } | null;
   pidfdOpen(pid: number): number;
   pidfdGetfd(pidfd: number, fd: number): number;

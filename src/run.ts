@@ -13,7 +13,7 @@ import { createClassifier, needsMoreBytes, needsPeek } from './classify/classifi
 import { normaliseIp } from './classify/address';
 import { Supervisor, DEFAULT_GROUP, SERVER_GROUP, type Logger } from './supervisor/supervisor';
 import { makeConnectionScanner } from './supervisor/fd-scan';
-import { StatusServer, defaultSocketPath } from './status/server';
+import { MAX_SOCKET_PATH, STATUS_DIR, StatusServer, defaultSocketPath } from './status/server';
 import type { StatusSnapshot } from './status/snapshot';
 import { FaultWatch } from './status/fault-watch';
 import { ioWeightProblem } from './cgroup/block-device';
@@ -37,7 +37,17 @@ export interface RunOptions {
    * NOTIFY (an OCI runtime's listenerPath): its listener fd and root pid.
    * Nothing is spawned and the root is not reaped (it is not our child).
    */
-  attach?: { listener: number; pid: number };
+  attach?: {
+    listener: number;
+    pid: number;
+    /**
+     * `vhqos attach`: the listener came back from the keeper of an instance
+     * whose supervisor died: no new keeper (this connection to the old one
+     * stands for it), and the processes already in the instance's cgroups
+     * are taken in with their groups.
+     */
+    keeper?: { conn: number; pendingFd: number };
+  };
   /** Where teardown puts processes still in the groups: 'home' (vhqos' own cgroup) or 'parent' (containers). */
   moveBackTo?: 'home' | 'parent';
   /** Move the root process into _server before supervision starts. Default true. */
@@ -93,6 +103,20 @@ export function vhostTableSpec(config: VhqosConfig): VhostTableSpec {
     defaultListenerMode: config.options.defaultListenerMode,
     peekBytes: config.options.peekBytes,
   };
+}
+
+/** The parent pid of a process (field 4 of /proc/PID/stat), or 0. */
+function parentOf(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Where an instance's keeper waits for `vhqos attach` once its supervisor is gone. */
+export function keeperSocketPath(instance: string): string {
+  return path.join(STATUS_DIR, `${instance}.keeper`);
 }
 
 /** A group index whose vhost a reload removed (the loop's indices never shift). */
@@ -158,7 +182,7 @@ export class SupervisedRun {
     const moveBack = opts.moveBackTo ?? 'home';
     this.exited = new Promise((r) => (this.resolveExit = r));
     // One live supervisor per name, claimed before anything is created.
-    this.releaseInstance = claimInstance(this.instance);
+    this.releaseInstance = claimInstance(this.instance, undefined, { config: opts.configFile });
     try {
 
       // cgroups first: if they cannot be made, nothing has been started yet.
@@ -220,7 +244,11 @@ export class SupervisedRun {
         logger.warn({ err: e }, 'could not place the server in its cgroup');
       }
       try {
-        this.keeper = this.native.startKeeper(this.listener);
+        const back = opts.attach?.keeper;
+        const attachPath = keeperSocketPath(this.instance);
+        this.keeper = back
+          ? { pid: 0, pipeFd: back.conn, pendingFd: back.pendingFd }
+          : this.native.startKeeper(this.listener, Buffer.byteLength(attachPath) <= MAX_SOCKET_PATH ? attachPath : undefined, this.pid);
       } catch (e) {
         // Without a keeper the server must not run at all: nothing would answer
         // its trapped syscalls if vhqos died. Undo what was started.
@@ -323,6 +351,7 @@ export class SupervisedRun {
         },
       );
       this.loop.addProcess(this.pid, groupNames.indexOf(SERVER_GROUP));
+    if (opts.attach?.keeper) this.adoptProcesses();
       this.loop.start();
       logger.info(
         {
@@ -467,6 +496,33 @@ export class SupervisedRun {
         { reserved, pool },
         `connections.reserve adds up to ${reserved} but the server has only ${pool} processes waiting in accept: other vhosts would get none; lower the reserves or raise the server's pool (Apache: StartServers/MinSpareServers)`,
       );
+  }
+
+  /**
+   * Re-attached: every process in the instance's cgroups is supervised again,
+   * in the group it is in. A process the server's root did not start itself
+   * (a CGI, what a handler started) is a tenant's.
+   */
+  private adoptProcesses(): void {
+    const root = this.pid;
+    for (const name of this.liveGroups()) {
+      let pids: number[] = [];
+      try {
+        pids = this.cgroups.usage(name).pids;
+      } catch {
+        continue;
+      }
+      for (const pid of pids) {
+        if (pid === root) continue;
+        const tenant = parentOf(pid) !== root;
+        try {
+          this.loop.addProcess(pid, this.groupNames.indexOf(name), tenant);
+          if (!tenant) this.supervisor.adoptRoot(pid, name);
+        } catch {
+          /* gone meanwhile */
+        }
+      }
+    }
   }
 
   /** The groups that exist now: the vhosts, _default, _server. */

@@ -6,6 +6,7 @@ import { checkCommand } from './check-command';
 import { validateCommand } from './validate-command';
 import { statusCommand } from './status-command';
 import { reloadCommand } from './reload-command';
+import { attachCommand } from './attach-command';
 import { demoCommand } from './demo-command';
 import * as path from 'node:path';
 import { hookMain } from '../oci/hooks';
@@ -69,6 +70,18 @@ export function main(argv: string[]): void {
           .option('watch', { type: 'number', describe: 'refresh every N seconds (live view with CPU %)' }),
       async (a) => {
         process.exitCode = await statusCommand(a);
+      },
+    )
+    .command(
+      'attach',
+      'take supervision of an instance back after its supervisor died (the server kept running, unclassified)',
+      (y) =>
+        y
+          .option('instance', { type: 'string', demandOption: true, describe: 'the instance whose supervisor died' })
+          .option('config', { alias: 'c', type: 'string', describe: 'its config (default: the one it was started with)' })
+          .option('log-level', { choices: LOG_LEVELS, default: 'info' as LogLevel }),
+      async (a) => {
+        process.exitCode = await attachCommand({ instance: a.instance, config: a.config, logger: makeLogger(a['log-level'] as LogLevel) });
       },
     )
     .command(
@@ -138,7 +151,7 @@ export function main(argv: string[]): void {
       },
     )
     .parserConfiguration({ 'populate--': true })
-    .demandCommand(1, 'Give a command: run, agent, check, validate, status, top, reload or demo.')
+    .demandCommand(1, 'Give a command: run, agent, check, validate, status, top, reload, attach or demo.')
     .strict()
     .help()
     .fail((msg, err, y) => {

@@ -44,29 +44,39 @@ function isSupervisor(pid: number): boolean {
 export function instanceOwner(instance: string, dir = STATUS_DIR): number | null {
   let pid: number;
   try {
-    pid = Number(fs.readFileSync(claimPath(instance, dir), 'utf8').trim());
+    pid = Number(fs.readFileSync(claimPath(instance, dir), 'utf8').split('\n')[0].trim());
   } catch {
     return null;
   }
   return Number.isInteger(pid) && pid > 0 && isSupervisor(pid) ? pid : null;
 }
 
+/** The config file an instance was started with (from its claim, also a stale one), or undefined. */
+export function instanceConfig(instance: string, dir = STATUS_DIR): string | undefined {
+  try {
+    return /^config=(.+)$/m.exec(fs.readFileSync(claimPath(instance, dir), 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Claims `instance` for this process; throws InstanceInUseError if a live
  * supervisor has it. Returns the release function (idempotent).
  */
-export function claimInstance(instance: string, dir = STATUS_DIR): () => void {
+export function claimInstance(instance: string, dir = STATUS_DIR, meta: { config?: string } = {}): () => void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = claimPath(instance, dir);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      // Line 1 the pid; then what `vhqos attach` needs to know after a crash.
+      fs.writeFileSync(file, `${process.pid}\n${meta.config ? `config=${meta.config}\n` : ''}`, { flag: 'wx', mode: 0o600 });
       let released = false;
       return () => {
         if (released) return;
         released = true;
         try {
-          if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.unlinkSync(file);
+          if (fs.readFileSync(file, 'utf8').split('\n')[0] === String(process.pid)) fs.unlinkSync(file);
         } catch {
           /* gone */
         }

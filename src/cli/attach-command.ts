@@ -1,0 +1,89 @@
+// `vhqos attach --instance NAME [--config FILE]`: after the supervisor of an
+// instance died (kill -9, OOM), its keeper answers CONTINUE so the server goes
+// on unclassified. attach takes the seccomp listener back from that keeper,
+// takes in the processes in the instance's cgroups and resumes classifying,
+// without restarting the server. It never moves or stops the server's
+// processes on its own account: if there is nothing to attach to, it says so.
+import * as fs from 'node:fs';
+import { ConfigError, loadConfig } from '../config/load';
+import { loadNative } from '../native';
+import { keeperSocketPath, SupervisedRun } from '../run';
+import { instanceConfig, instanceOwner } from '../status/instance-registry';
+import type { Logger } from '../supervisor/supervisor';
+
+export interface AttachArgs {
+  instance: string;
+  config?: string;
+  logger: Logger;
+}
+
+export async function attachCommand(a: AttachArgs): Promise<number> {
+  const owner = instanceOwner(a.instance);
+  if (owner !== null) {
+    console.error(`vhqos: instance "${a.instance}" has a live supervisor (pid ${owner}): nothing to attach`);
+    return 1;
+  }
+  const file = a.config ?? instanceConfig(a.instance);
+  if (!file) {
+    console.error(`vhqos: which config does instance "${a.instance}" use? Give it with --config FILE`);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig(file);
+  } catch (e) {
+    console.error(e instanceof ConfigError ? `vhqos: invalid configuration\n${e.message}` : `vhqos: ${(e as Error).message}`);
+    return 2;
+  }
+  const native = loadNative();
+  let back: { conn: number; listener: number; pendingFd: number; rootPid: number };
+  try {
+    back = native.attachKeeper(keeperSocketPath(a.instance));
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const why =
+      code === 'ENOENT' || code === 'ECONNREFUSED'
+        ? `no keeper for instance "${a.instance}" (${keeperSocketPath(a.instance)}): its server is not running under vhqos`
+        : code === 'EBUSY'
+          ? `instance "${a.instance}" has a supervisor attached already`
+          : (e as Error).message;
+    console.error(`vhqos: ${why}`);
+    return 1;
+  }
+  let command: string[] = [];
+  try {
+    command = fs.readFileSync(`/proc/${back.rootPid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    /* gone: the run ends at once */
+  }
+  let run: SupervisedRun;
+  try {
+    run = new SupervisedRun({
+      config,
+      configFile: file,
+      command,
+      logger: a.logger,
+      instance: a.instance,
+      attach: { listener: back.listener, pid: back.rootPid, keeper: { conn: back.conn, pendingFd: back.pendingFd } },
+      placeRoot: false,
+      native,
+    });
+  } catch (e) {
+    // Closing the connection hands the listener back to the keeper.
+    native.close(back.conn);
+    console.error(`vhqos: ${(e as Error).message}`);
+    return 1;
+  }
+  a.logger.info({ instance: a.instance, serverPid: back.rootPid }, 'attached: classifying again');
+  // Stopping an attached supervisor leaves the server running: what it holds
+  // goes back to the server, and the keeper answers again.
+  const leave = (sig: NodeJS.Signals) => {
+    a.logger.info({ signal: sig }, 'detaching: the keeper answers for the server again');
+    run.handBack();
+    process.exit(0);
+  };
+  process.once('SIGTERM', leave);
+  process.once('SIGINT', leave);
+  await run.wait();
+  return 0;
+}
