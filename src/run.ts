@@ -61,6 +61,8 @@ export interface RunOptions {
   logger: Logger;
   /** The file `config` came from: `vhqos reload` reads it again. */
   configFile?: string;
+  /** More for the instance's claim (what a later attach needs to know: the agent's container, cgroup parent). */
+  claimMeta?: Record<string, string>;
   /** Name of this instance's cgroup subtree, status socket and metrics label (claimed: one live supervisor per name). Default: run-<pid> (the CLI uses the config file name). */
   instance?: string;
   /** cgroup path (under each hierarchy) to create the instance in. Default: vhqos. */
@@ -182,7 +184,7 @@ export class SupervisedRun {
     const moveBack = opts.moveBackTo ?? 'home';
     this.exited = new Promise((r) => (this.resolveExit = r));
     // One live supervisor per name, claimed before anything is created.
-    this.releaseInstance = claimInstance(this.instance, undefined, { config: opts.configFile });
+    this.releaseInstance = claimInstance(this.instance, undefined, { config: opts.configFile, ...opts.claimMeta });
     try {
 
       // cgroups first: if they cannot be made, nothing has been started yet.

@@ -32,7 +32,8 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { loadNative, type NativeBinding, type ReceivedMessage } from '../native';
-import { SupervisedRun, type RunOptions } from '../run';
+import { keeperSocketPath, SupervisedRun, type RunOptions } from '../run';
+import { claimedInstances, instanceMeta, instanceOwner } from '../status/instance-registry';
 import { loadConfig as loadConfigFile, ConfigError } from '../config/load';
 import type { VhqosConfig } from '../types';
 import type { Logger } from '../supervisor/supervisor';
@@ -72,6 +73,8 @@ export interface SupervisedTree {
 export interface AgentOptions {
   /** Where to listen (runc's listenerPath). */
   socket: string;
+  /** At start, take back the containers an earlier agent supervised that still run. Default true. */
+  readopt?: boolean;
   logger: AgentLogger;
   /** Accepts in parallel (each may wait up to peerTimeoutMs for a slow peer). Default 3. */
   concurrency?: number;
@@ -180,6 +183,70 @@ export class Agent {
     this.socketIno = fs.statSync(this.socket).ino;
     for (let i = 0; i < this.concurrency; i++) this.loops.push(this.acceptLoop());
     this.log.info({ socket: this.socket, cgroup: `v${this.detection.version}`, concurrency: this.concurrency }, 'vhqos agent listening');
+    if (this.opts.readopt !== false) this.readopt();
+  }
+
+  /**
+   * Containers an earlier agent supervised and that still run (their keeper
+   * answers for them meanwhile): taken back, each under its old instance name.
+   */
+  private readopt(): void {
+    for (const instance of claimedInstances()) {
+      const meta = instanceMeta(instance);
+      if (!meta.agentContainer || !meta.config || instanceOwner(instance) !== null) continue;
+      const log: AgentLogger = this.opts.logger.child?.({ container: meta.agentContainer.slice(0, 12), role: meta.role }) ?? this.opts.logger;
+      let back: { conn: number; listener: number; pendingFd: number; rootPid: number };
+      try {
+        back = this.native.attachKeeper(keeperSocketPath(instance));
+      } catch {
+        continue; // no keeper: the container is gone (its stale claim goes with the next one of that name)
+      }
+      try {
+        const config = (this.opts.loadConfig ?? loadConfigFile)(meta.config);
+        const statusSocket = this.statusSocketFor(instance, log);
+        const tree = (this.opts.supervise ?? defaultSupervise)({
+          config,
+          configFile: meta.config,
+          command: [`container ${clip(meta.agentContainer, 12)}`],
+          attach: { listener: back.listener, pid: back.rootPid, keeper: { conn: back.conn, pendingFd: back.pendingFd } },
+          instance,
+          cgroupParent: meta.cgroupParent,
+          moveBackTo: 'parent',
+          placeRoot: false,
+          statusSocket,
+          logger: log,
+          drainMs: NO_DRAIN_LIMIT,
+          native: this.native,
+          claimMeta: { agentContainer: meta.agentContainer, role: meta.role ?? 'create', cgroupParent: meta.cgroupParent ?? '' },
+        });
+        const entry: Entry = {
+          id: meta.agentContainer,
+          instance,
+          role: (meta.role as Entry['role']) ?? 'create',
+          pid: back.rootPid,
+          config: meta.config,
+          cgroupParent: meta.cgroupParent ?? '',
+          statusSocket: statusSocket || null,
+          since: new Date().toISOString(),
+          tree,
+          finished: false,
+          done: Promise.resolve(),
+        };
+        entry.done = tree.wait().then(
+          () => log.info({ instance }, 'container process tree gone: cgroups and status removed'),
+          (err) => log.error({ err, instance }, 'cleanup failed'),
+        ).finally(() => {
+          entry.finished = true;
+          if (this.entries.get(instance) === entry) this.entries.delete(instance);
+        });
+        this.entries.set(instance, entry);
+        this.counters.supervised++;
+        log.info({ instance, pid: back.rootPid }, 'supervising again a container an earlier agent supervised');
+      } catch (e) {
+        this.closeFd(back.conn); // its keeper answers for it again
+        log.error({ instance }, `could not take container ${clip(meta.agentContainer, 64)} back: ${oneLine(e)}`);
+      }
+    }
   }
 
   /**
@@ -355,6 +422,7 @@ export class Agent {
       const label = msg.role === 'create' ? `container ${clip(id, 12)}` : `exec ${msg.pid} in container ${clip(id, 12)}`;
       const tree = (this.opts.supervise ?? defaultSupervise)({
         config,
+        configFile,
         command: [label],
         attach: { listener, pid: msg.pid },
         instance,
@@ -364,6 +432,8 @@ export class Agent {
         logger: log,
         drainMs: NO_DRAIN_LIMIT,
         native: this.native,
+        // What the next agent needs to take this container back if this one dies.
+        claimMeta: { agentContainer: id, role: msg.role, cgroupParent },
       });
       this.counters.supervised++;
       const entry: Entry = {

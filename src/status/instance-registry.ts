@@ -51,12 +51,31 @@ export function instanceOwner(instance: string, dir = STATUS_DIR): number | null
   return Number.isInteger(pid) && pid > 0 && isSupervisor(pid) ? pid : null;
 }
 
+/** What a claim (also a stale one) says about its instance: config file, and for the agent its container. */
+export function instanceMeta(instance: string, dir = STATUS_DIR): Record<string, string> {
+  const out: Record<string, string> = {};
+  try {
+    for (const line of fs.readFileSync(claimPath(instance, dir), 'utf8').split('\n').slice(1)) {
+      const m = /^([a-zA-Z]+)=(.*)$/.exec(line);
+      if (m) out[m[1]] = m[2];
+    }
+  } catch {
+    /* no claim */
+  }
+  return out;
+}
+
 /** The config file an instance was started with (from its claim, also a stale one), or undefined. */
 export function instanceConfig(instance: string, dir = STATUS_DIR): string | undefined {
+  return instanceMeta(instance, dir).config;
+}
+
+/** Instances with a claim (live or stale). */
+export function claimedInstances(dir = STATUS_DIR): string[] {
   try {
-    return /^config=(.+)$/m.exec(fs.readFileSync(claimPath(instance, dir), 'utf8'))?.[1];
+    return fs.readdirSync(dir).filter((f) => f.endsWith('.pid')).map((f) => f.slice(0, -4));
   } catch {
-    return undefined;
+    return [];
   }
 }
 
@@ -64,13 +83,14 @@ export function instanceConfig(instance: string, dir = STATUS_DIR): string | und
  * Claims `instance` for this process; throws InstanceInUseError if a live
  * supervisor has it. Returns the release function (idempotent).
  */
-export function claimInstance(instance: string, dir = STATUS_DIR, meta: { config?: string } = {}): () => void {
+export function claimInstance(instance: string, dir = STATUS_DIR, meta: Record<string, string | undefined> = {}): () => void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = claimPath(instance, dir);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       // Line 1 the pid; then what `vhqos attach` needs to know after a crash.
-      fs.writeFileSync(file, `${process.pid}\n${meta.config ? `config=${meta.config}\n` : ''}`, { flag: 'wx', mode: 0o600 });
+      const lines = Object.entries(meta).filter(([k, v]) => v !== undefined && /^[a-zA-Z]+$/.test(k) && !/\n/.test(v));
+      fs.writeFileSync(file, `${process.pid}\n${lines.map(([k, v]) => `${k}=${v}\n`).join('')}`, { flag: 'wx', mode: 0o600 });
       let released = false;
       return () => {
         if (released) return;

@@ -492,3 +492,63 @@ serialIf(isRoot ? null : 'needs root')('vhqos agent CLI: makes its directory 070
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+serialIf(isRoot ? null : 'needs root')('agent killed with -9: its containers go on (the keeper answers) and the next agent takes them back, cgroups and all', async (t) => {
+  const native = loadNative();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vq-agent-readopt-'));
+  const sock = path.join(dir, 'agent.sock');
+  const site = path.join(dir, 'site.yaml');
+  fs.writeFileSync(site, 'vhosts:\n  gold:\n    hosts: [gold.test]\n');
+  const parent = `vhqos-agent-readopt-${process.pid}`;
+  const d = detectCgroups();
+  const hs = d.version === 2 ? [d.v2!] : d.v1.filter((h) => h.controllers.some((c) => V1_USED.includes(c)));
+  const parentDirs = hs.map((h) => path.join(h.mountPoint, parent));
+  for (const p of parentDirs) fs.mkdirSync(p, { recursive: true });
+  const agentCli = () => {
+    const child = spawn(process.execPath, [path.join(repoRoot(), 'bin', 'vhqos.js'), 'agent', '--socket', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (x) => (stderr += x));
+    return { child, log: () => stderr };
+  };
+  // A "container" that keeps making trapped syscalls (each read of the shell is one at the first read model).
+  const sp = native.spawn({ file: '/bin/sh', argv: ['sh', '-c', 'while :; do read x < /dev/null; sleep 0.1; done'], env: [], stdio: [null, null, null], traps: 'read' });
+  const id = `readopt-${process.pid}`;
+  const first = agentCli();
+  let second: ReturnType<typeof agentCli> | undefined;
+  try {
+    t.true(await waitUntil(() => /vhqos agent listening/.test(first.log()), 15000), first.log());
+    for (const p of parentDirs) fs.writeFileSync(path.join(p, 'cgroup.procs'), String(sp.pid));
+    await send(sock, runtimeMessage(id, sp.pid, site), 'inherited', { inherit: sp.listener });
+    native.close(sp.listener);
+    t.true(await waitUntil(async () => ((await agentRequest(sock, { vhqos: 'list' })).instances as { instance: string }[]).some((i) => i.instance === id), 5000));
+    const groups = parentDirs.map((p) => path.join(p, id));
+    first.child.kill('SIGKILL');
+    await new Promise((r) => first.child.once('exit', r));
+    await new Promise((r) => setTimeout(r, 500));
+    t.truthy(fs.readFileSync(`/proc/${sp.pid}/stat`, 'utf8'), 'the container goes on without its agent');
+    t.true(groups.every((g) => fs.existsSync(path.join(g, 'gold'))), 'its cgroups stay');
+    second = agentCli();
+    t.true(await waitUntil(() => /supervising again a container an earlier agent supervised/.test(second!.log()), 15000), second.log());
+    const listed = ((await agentRequest(sock, { vhqos: 'list' })).instances as { instance: string; pid: number }[]).find((i) => i.instance === id);
+    t.is(listed?.pid, sp.pid, 'the new agent lists it again');
+    // It supervises for real: when the container ends, the new agent cleans up its cgroups.
+    process.kill(sp.pid, 'SIGKILL');
+    await reap(native, sp.pidfd);
+    t.true(await waitUntil(() => groups.every((g) => !fs.existsSync(g)), 10000), `instance cgroups removed by the new agent: ${second.log()}`);
+  } finally {
+    try {
+      process.kill(sp.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    for (const c of [first, second]) if (c) await stopChild(c.child);
+    for (const p of parentDirs) {
+      try {
+        fs.rmdirSync(p);
+      } catch {
+        /* */
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

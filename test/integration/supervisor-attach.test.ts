@@ -42,7 +42,7 @@ for (const mode of ['accept', 'read'] as const) {
     const served: { at: number; host: string; by: string | null }[] = [];
     let serverPid = 0;
     try {
-      await waitForSite(site);
+      await waitForSite(site, 90000); // a node process and Apache start: slow in the emulated VM
       serverPid = vh.child.pid ? Number(fs.readFileSync(`/proc/${vh.child.pid}/task/${vh.child.pid}/children`, 'utf8').trim().split(/\s+/)[0]) : 0;
       const startTime = readProc(serverPid)?.starttime;
       const load = Array.from({ length: CLIENTS }, async (_, i) => {
@@ -64,6 +64,8 @@ for (const mode of ['accept', 'read'] as const) {
       await sleep(1500); // the keeper serves meanwhile, unclassified
       t.true(served.filter((s) => s.at > killedAt + 200).length > 0, 'the server kept serving after the kill');
       attach = start(['attach', '--instance', instance]);
+      // From the moment it has attached (starting node is not the attach).
+      for (let i = 0; i < 900 && !/attached: classifying again/.test(attach.log()); i++) await sleep(100);
       const attachedAt = Date.now();
       // Within 2 s every request is served from its own vhost's cgroup again.
       let since = 0;
