@@ -15,6 +15,16 @@ export interface AttachArgs {
   instance: string;
   config?: string;
   logger: Logger;
+  /** `vhqos run` trying first: a keeper that does not answer is not an error (NO_KEEPER is returned). */
+  tryOnly?: boolean;
+}
+
+/** attachCommand's answer when tryOnly and there is no keeper to attach to. */
+export const NO_KEEPER = -1;
+
+/** Whether an instance's server runs on under its keeper (its supervisor died): attach, not start another. */
+export function orphanedInstance(instance: string): boolean {
+  return instanceOwner(instance) === null && fs.existsSync(keeperSocketPath(instance));
 }
 
 export async function attachCommand(a: AttachArgs): Promise<number> {
@@ -41,6 +51,10 @@ export async function attachCommand(a: AttachArgs): Promise<number> {
     back = native.attachKeeper(keeperSocketPath(a.instance));
   } catch (e) {
     const code = (e as { code?: string }).code;
+    if (a.tryOnly && (code === 'ENOENT' || code === 'ECONNREFUSED')) {
+      fs.rmSync(keeperSocketPath(a.instance), { force: true }); // a killed keeper's leftover
+      return NO_KEEPER;
+    }
     const why =
       code === 'ENOENT' || code === 'ECONNREFUSED'
         ? `no keeper for instance "${a.instance}" (${keeperSocketPath(a.instance)}): its server is not running under vhqos`
@@ -74,7 +88,9 @@ export async function attachCommand(a: AttachArgs): Promise<number> {
     console.error(`vhqos: ${(e as Error).message}`);
     return 1;
   }
-  a.logger.info({ instance: a.instance, serverPid: back.rootPid }, 'attached: classifying again');
+  a.logger.info({ instance: a.instance, serverPid: back.rootPid }, a.tryOnly
+    ? 'the previous vhqos of this instance died and its server still runs: attached to it instead of starting another (attached: classifying again)'
+    : 'attached: classifying again');
   // Stopping an attached supervisor leaves the server running: what it holds
   // goes back to the server, and the keeper answers again.
   const leave = (sig: NodeJS.Signals) => {

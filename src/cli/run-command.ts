@@ -4,6 +4,7 @@ import type { Logger } from '../supervisor/supervisor';
 import * as path from 'node:path';
 import { parseMetricsAddress, readTokenFile, startMetricsServer } from '../status/metrics';
 import { instanceNameFromConfig } from '../status/instance-registry';
+import { attachCommand, NO_KEEPER, orphanedInstance } from './attach-command';
 
 export interface RunCommandOptions {
   configFile: string;
@@ -35,6 +36,16 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
       return 2;
     }
   }
+  // A restart (systemd) after vhqos itself died: its server still runs under
+  // the keeper. Take it back instead of starting a second server.
+  const instance = o.instance ?? instanceNameFromConfig(o.configFile);
+  if (orphanedInstance(instance)) {
+    const code = await attachCommand({ instance, config: o.configFile, logger: o.logger, tryOnly: true });
+    if (code !== NO_KEEPER) {
+      metrics?.close();
+      return code;
+    }
+  }
   try {
     const config = loadConfig(o.configFile);
     run = new SupervisedRun({
@@ -43,7 +54,7 @@ export async function runCommand(o: RunCommandOptions): Promise<number> {
       logger: o.logger,
       configFile: path.resolve(o.configFile),
       // Stable across restarts: labels, status and metrics keep their names.
-      instance: o.instance ?? instanceNameFromConfig(o.configFile),
+      instance,
       cgroupParent: o.cgroupParent,
       forwardSignals: true,
       placeSupervisor: true,

@@ -27,8 +27,15 @@ function start(args: string[], env?: NodeJS.ProcessEnv): { child: ChildProcess; 
   return { child, log: () => log, exited: new Promise((r) => child.once('exit', (code) => r(code))) };
 }
 
-for (const mode of ['accept', 'read'] as const) {
-  test.serial(`[${mode}] kill -9 of vhqos under load, then vhqos attach: classification resumes without restarting the server`, async (t) => {
+const CASES = [
+  ['accept', 'attach'],
+  ['read', 'attach'],
+  ['accept', 'run'], // systemd restarting `vhqos run`: it attaches instead of starting a second server
+] as const;
+
+for (const [mode, how] of CASES) {
+  const title = how === 'attach' ? 'vhqos attach' : 'the same vhqos run again';
+  test.serial(`[${mode}] kill -9 of vhqos under load, then ${title}: classification resumes without restarting the server`, async (t) => {
     const port = await pickPort(['127.0.0.1'], 19950, 19999);
     const site = await makeApacheSite({ port, addressVhosts: [], startServers: 8, minSpareServers: 8, maxSpareServers: 8, maxRequestWorkers: 8 });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-attach-'));
@@ -63,7 +70,7 @@ for (const mode of ['accept', 'read'] as const) {
       const killedAt = Date.now();
       await sleep(1500); // the keeper serves meanwhile, unclassified
       t.true(served.filter((s) => s.at > killedAt + 200).length > 0, 'the server kept serving after the kill');
-      attach = start(['attach', '--instance', instance]);
+      attach = how === 'attach' ? start(['attach', '--instance', instance]) : start(['run', '--config', config, '--', ...site.argv], { ...process.env, ...site.env });
       // From the moment it has attached (starting node is not the attach).
       for (let i = 0; i < 900 && !/attached: classifying again/.test(attach.log()); i++) await sleep(100);
       const attachedAt = Date.now();
@@ -89,6 +96,7 @@ for (const mode of ['accept', 'read'] as const) {
       t.log(`classification resumed ${since} ms after the attach; ${served.length} requests served, ${failures.length} failed`);
       t.true(failures.length <= allowed, JSON.stringify(failures.slice(0, 5)));
       t.is(readProc(serverPid)?.starttime, startTime, 'the server is the one started at first');
+      if (how === 'run') t.regex(attach.log(), /attached to it instead of starting another/);
       // A second attach is refused while this one supervises.
       const again = start(['attach', '--instance', instance]);
       t.is(await again.exited, 1);
