@@ -23,6 +23,7 @@
         "native/unix_socket.cc",
         "native/host_name.cc",
         "native/http_host.cc",
+        "native/h2_authority.cc",
         "native/ip_text.cc",
         "native/name_map.cc",
         "native/tls_sni.cc",

@@ -5,6 +5,8 @@
 // the network, and never throws, never reads past `n`.
 #pragma once
 #include <sys/socket.h>
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -30,6 +32,14 @@ struct HostResult {
   std::string host;
 };
 HostResult parse_http_host(const uint8_t* bytes, size_t n);
+
+// :authority (else host) of an h2c connection's first header block
+// (h2-authority.ts). host is set for Host only, like HostResult's.
+struct H2Result {
+  enum Kind { Host, NoHost, Incomplete, NotH2 } kind = NotH2;
+  std::string host;
+};
+H2Result parse_h2_authority(const uint8_t* bytes, size_t n);
 
 // needsMoreBytes (classifier.ts): a prefix of a ClientHello or request head
 // whose name has not arrived, with room left below peek_bytes.
@@ -95,9 +105,11 @@ class VhostTable {
  public:
   explicit VhostTable(const TableSpec& spec);
 
-  // createClassifier's order: SNI → Host → local address (ip:port beats ip)
-  // → default. A name no vhost claims falls through to the address.
-  // use_names=false: address only. local may be null / of another family.
+  // createClassifier's rule (Apache's): the local address makes the
+  // candidates (the vhosts listing a matching ip:port, else ip, else those
+  // listing no address); among them SNI / h2 :authority / Host picks; else
+  // the first candidate without host names; else the default.
+  // use_names=false: no name is looked for. local may be null / of another family.
   Classification classify(const sockaddr* local, socklen_t len, const uint8_t* bytes, size_t n, bool use_names) const;
 
   // Some vhost is chosen by name, i.e. first bytes are worth peeking at.
@@ -115,11 +127,20 @@ class VhostTable {
     int port;  // 0 in ip-only tables
     int value;
   };
-  int lookup_name(const std::string& name) const;
+  // The vhosts a local address makes candidates.
+  struct Candidates {
+    std::vector<int> members;  // sorted vhost indices
+    int hostless = -1;         // the first member without host names
+    bool named = false;        // some member has host names
+    bool has(int v) const { return std::binary_search(members.begin(), members.end(), v); }
+  };
+  int lookup_name(const std::string& name, const Candidates& c) const;
   static int find(const std::vector<AddrKey>& keys, const Ip16& ip, int port);
 
   NameMap exact_, wildcard_;  // wildcard_ keys are "x.y" for "*.x.y"
-  std::vector<AddrKey> by_ip_port_, by_ip_;
+  std::vector<AddrKey> by_ip_port_, by_ip_;  // value: index into classes_
+  std::vector<Candidates> classes_;
+  Candidates anywhere_;  // the vhosts listing no address
   std::vector<AddrKey> listener_ip_port_, listener_port_;  // value: ListenerMode
   ListenerMode default_mode_;
   size_t peek_bytes_;

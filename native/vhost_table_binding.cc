@@ -215,7 +215,7 @@ class VhostTableWrap : public Napi::ObjectWrap<VhostTableWrap> {
   std::vector<std::string> names_;
 };
 
-// parseTlsSni(bytes) / parseHttpHost(bytes) -> {kind, host?}, kinds as in the TS.
+// parseTlsSni(bytes) / parseHttpHost(bytes) / parseH2Authority(bytes) -> {kind, host?}, kinds as in the TS.
 Napi::Value ParseTlsSni(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint8_t* data;
@@ -242,10 +242,24 @@ Napi::Value ParseHttpHost(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value ParseH2Authority(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint8_t* data;
+  size_t n;
+  Bytes(env, info[0], &data, &n);
+  H2Result r = parse_h2_authority(data, n);
+  static const char* const kKinds[] = {"host", "no-host", "incomplete", "not-h2"};
+  auto o = Napi::Object::New(env);
+  o.Set("kind", kKinds[r.kind]);
+  if (r.kind == H2Result::Host) o.Set("host", r.host);
+  return o;
+}
+
 }  // namespace
 
 void RegisterVhostTableBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("VhostTable", VhostTableWrap::Init(env));
   exports.Set("parseTlsSni", Napi::Function::New(env, ParseTlsSni));
   exports.Set("parseHttpHost", Napi::Function::New(env, ParseHttpHost));
+  exports.Set("parseH2Authority", Napi::Function::New(env, ParseH2Authority));
 }

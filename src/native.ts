@@ -268,6 +268,7 @@ export interface NativeVhostTable {
 
 export type NativeSniResult = { kind: 'sni' | 'no-sni' | 'incomplete' | 'not-tls'; host?: string };
 export type NativeHostResult = { kind: 'host' | 'no-host' | 'incomplete' | 'not-http'; host?: string };
+export type NativeH2Result = { kind: 'host' | 'no-host' | 'incomplete' | 'not-h2'; host?: string };
 
 export interface NativeBinding {
   Loop: new (listenerFd: number, options: LoopOptions, onEvent: (ev: LoopEvent) => void) => NativeLoop;
@@ -297,6 +298,7 @@ export interface NativeBinding {
   VhostTable: new (spec: VhostTableSpec) => NativeVhostTable;
   parseTlsSni(bytes: Uint8Array): NativeSniResult;
   parseHttpHost(bytes: Uint8Array): NativeHostResult;
+  parseH2Authority(bytes: Uint8Array): NativeH2Result;
 }
 
 export interface ReceivedMessage {

@@ -6,8 +6,13 @@
 // server will; we only need a stable, cheap answer):
 // * Empty lines before the request line are skipped (RFC 9112 §2.2).
 // * Bare LF ends a line like CRLF does.
-// * An absolute-form target (`GET http://x.test/ HTTP/1.1`) wins over Host
-//   (RFC 9112 §3.2.2); if its authority has no usable host, Host is used.
+// * An absolute-form target with the scheme `http` (`GET http://x.test/
+//   HTTP/1.1`) wins over Host (RFC 9112 §3.2.2); if its authority has no
+//   usable host (empty, userinfo, bad characters) the request has no name.
+//   A target naming another scheme (`https://` on a plain connection) is
+//   ignored and Host decides: Apache takes a target's host only when its
+//   scheme is the connection's (ap_parse_uri), and TLS bytes are never
+//   parsed here, so that is `http`.
 // * The FIRST Host field wins; later ones are not looked for (a request with
 //   two is answered 400 by the server anyway), so we can stop early.
 // * Folded lines (obs-fold) continuing a Host field are joined with a space.
@@ -59,8 +64,8 @@ function parse(b: Uint8Array): HttpHostResult {
 
   const absolute = absoluteFormAuthority(latin1(b, target[0], Math.min(target[1], target[0] + 2048)));
   if (absolute !== null) {
-    const host = hostFromAuthority(absolute);
-    if (host !== null) return { kind: 'host', host };
+    const host = absolute.includes('@') ? null : hostFromAuthority(absolute);
+    return host === null ? NO_HOST : { kind: 'host', host };
   }
 
   // Header fields. `value` collects the first Host field (plus folded lines)
@@ -141,12 +146,10 @@ function hostResult(value: string): HttpHostResult {
   return host === null ? NO_HOST : { kind: 'host', host };
 }
 
-/** The authority of `scheme://authority/...`, or null if not absolute-form. */
+/** The authority of `http://authority/...` (scheme in any case), or null if the target is not that. */
 function absoluteFormAuthority(target: string): string | null {
-  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(target);
-  if (!m) return null;
-  const at = m[1].lastIndexOf('@'); // drop userinfo
-  return m[1].slice(at + 1);
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(target);
+  return m && m[1].toLowerCase() === 'http' ? m[2] : null;
 }
 
 /**
