@@ -14,6 +14,7 @@
         "native/inspect.cc",
         "native/keeper.cc",
         "native/notify_loop.cc",
+        "native/own_connection.cc",
         "native/pids_allowance.cc",
         "native/probes.cc",
         "native/reconfigure.cc",

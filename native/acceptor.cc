@@ -405,6 +405,11 @@ void Acceptor::classify(Conn& c, const uint8_t* bytes, size_t n) {
             : group_of_vhost_.empty()                              ? c.cls.vhost
             : static_cast<size_t>(c.cls.vhost) < group_of_vhost_.size() ? group_of_vhost_[c.cls.vhost]
                                                                    : opts_.default_group;
+  if (n > 0 && host_->own_connection(c.local, c.peer, c.fd, bytes, n)) {
+    c.cls = Classification{};
+    c.cls.detail = "the server's own connection";
+    c.group = opts_.server_group;
+  }
 }
 
 // A user-space accept filter: the connection waits here for its first bytes

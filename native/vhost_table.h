@@ -72,7 +72,7 @@ struct TableSpec {
   std::vector<VhostSpec> vhosts;
   std::vector<ListenerRule> listeners;
   ListenerMode default_mode = ListenerMode::Name;
-  size_t peek_bytes = 4096;  // the loop's peek size (config options.peekBytes)
+  size_t peek_bytes = 65536;  // the loop's peek size (config options.peekBytes)
 };
 
 // The first problem in a spec (an IP inet_pton refuses, a port out of

@@ -246,7 +246,7 @@ export interface VhostTableSpec {
   /** Per listener: exact ip:port first, then port-only (no ip), then defaultListenerMode. */
   listeners?: { ip?: string; port: number; mode: ListenerMode }[];
   defaultListenerMode?: ListenerMode;
-  /** The loop's peek size: at or above it more bytes are not waited for (default 4096). */
+  /** The loop's peek size: at or above it more bytes are not waited for (default 65536). */
   peekBytes?: number;
 }
 

@@ -30,7 +30,7 @@ export const DEFAULT_OPTIONS: Readonly<VhqosConfig['options']> = Object.freeze({
   defaultListenerMode: 'name' as const,
   maxHeldConnections: 512,
   firstByteTimeoutMs: 3000,
-  peekBytes: 4096,
+  peekBytes: 65536,
   verdictTimeoutMs: 2000,
 });
 

@@ -71,7 +71,7 @@ test('minimal config: options get their defaults, default group is empty', (t) =
     defaultListenerMode: 'name',
     maxHeldConnections: 512,
     firstByteTimeoutMs: 3000,
-    peekBytes: 4096,
+    peekBytes: 65536,
     verdictTimeoutMs: 2000,
   });
   t.deepEqual(
@@ -324,7 +324,7 @@ test('describeConfig: one line per vhost, then _default and options', (t) => {
       'gold: hosts gold.test, *.gold.test; addresses 127.0.0.2, 127.0.0.2:8080, [::1]:8443, ::1; cpu weight 400, max 150%; memory max 512M, high 400M, low 64M; io weight 200; pids max 256',
       'bronze: hosts bronze.test; cpu weight 100, max 50%',
       '_default: cpu weight 100',
-      'options: classify at accept, peek 4096 bytes, first byte within 3000 ms, verdict within 2000 ms',
+      'options: classify at accept, peek 65536 bytes, first byte within 3000 ms, verdict within 2000 ms',
     ].join('\n'),
   );
   t.is(describeConfig(loadConfig(fixture('minimal.yaml'))).split('\n')[0], 'site1: addresses 10.0.0.1; no limits');
