@@ -156,6 +156,7 @@ class Acceptor {
     bool nonblocking = false;  // O_NONBLOCK of the accepted file (vhqos accepts blocking)
     bool slot = false;         // holds one of its group's connection slots
     int64_t queued_ms = 0;     // waiting for a slot since
+    size_t classified_n = 0;   // bytes seen at the last classification (held: see worth_reclassifying)
   };
   struct Listener {
     uint64_t inode = 0;

@@ -13,6 +13,7 @@ namespace {
 
 constexpr uint8_t LF = 10, CR = 13, SP = 32, HT = 9;
 constexpr size_t kMaxMethod = 32;
+constexpr int kMaxFields = 100;  // Apache's default LimitRequestFields
 // Only this much of the request target is searched for an absolute-form authority.
 constexpr size_t kMaxTarget = 2048;
 constexpr size_t kNone = static_cast<size_t>(-1);
@@ -154,6 +155,7 @@ HostResult parse_http_host(const uint8_t* b, size_t n) {
   // Header fields. The first Host field is final once the next line shows
   // it is not folded.
   HostValue value;
+  int fields = 0;
   for (pos = nl + 1;;) {
     if (pos >= n) return kind_only(HostResult::Incomplete);
     const bool folded = b[pos] == SP || b[pos] == HT;
@@ -169,6 +171,7 @@ HostResult parse_http_host(const uint8_t* b, size_t n) {
       }
     } else {
       if (end == pos) return kind_only(HostResult::NoHost);  // end of the header block
+      if (++fields > kMaxFields) return kind_only(HostResult::NoHost);
       if (is_host_field(b, pos, end)) {
         value.present = true;
         value.append(b + pos + 5, std::min(end - pos - 5, kMaxHostValue + 1));

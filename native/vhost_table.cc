@@ -4,6 +4,7 @@
 #include "vhost_table.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string_view>
 
 namespace vhqos {
@@ -26,6 +27,12 @@ bool needs_more_bytes(const uint8_t* bytes, size_t n, size_t peek_bytes) {
   const H2Result h2 = parse_h2_authority(bytes, n);
   if (h2.kind != H2Result::NotH2) return h2.kind == H2Result::Incomplete;
   return parse_http_host(bytes, n).kind == HostResult::Incomplete;
+}
+
+bool worth_reclassifying(const uint8_t* b, size_t old_n, size_t n) {
+  if (old_n == 0 || n <= old_n || b[0] == 22 || b[0] == 'P') return n != old_n;  // TLS, h2c's PRI (and POST, PUT)
+  if (b[old_n - 1] == '\n') return true;
+  return memchr(b + old_n, '\n', n - old_n) != nullptr;
 }
 
 std::string spec_error(const TableSpec& spec) {

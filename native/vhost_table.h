@@ -45,6 +45,14 @@ H2Result parse_h2_authority(const uint8_t* bytes, size_t n);
 // whose name has not arrived, with room left below peek_bytes.
 bool needs_more_bytes(const uint8_t* bytes, size_t n, size_t peek_bytes);
 
+// A connection held for more bytes had `old_n` of them at its last
+// classification and has `n` now: can the answer have changed? For an HTTP/1
+// request head only when a line has ended since (the parse decides at line
+// ends, or at the first byte after one); TLS and HTTP/2 always. Keeps a head
+// sent in tiny segments from being re-parsed per segment (with at most 100
+// fields, at most ~100 parses of at most peek_bytes).
+bool worth_reclassifying(const uint8_t* bytes, size_t old_n, size_t n);
+
 // --- The table -------------------------------------------------------------
 
 struct AddrSpec {

@@ -21,6 +21,9 @@
 // * A Host value that is not `name[:port]` / `[ipv6][:port]` with name made of
 //   letters, digits, `-`, `.`, `_` counts as no Host at all.
 // * Methods longer than 32 bytes are taken as not HTTP (binary protocols).
+// * A Host after 100 header fields is not looked for: Apache refuses such a
+//   request (LimitRequestFields 100), and it bounds the work of re-reading a
+//   request that arrives a line at a time.
 import { isIP } from 'node:net';
 import { normaliseIp } from './address';
 
@@ -32,6 +35,8 @@ export type HttpHostResult =
 
 const LF = 10, CR = 13, SP = 32, HT = 9;
 const MAX_METHOD = 32;
+/** Apache's default LimitRequestFields. */
+const MAX_FIELDS = 100;
 /** Longer Host values are invalid anyway; caps the string we build. */
 const MAX_HOST_VALUE = 300;
 
@@ -71,6 +76,7 @@ function parse(b: Uint8Array): HttpHostResult {
   // Header fields. `value` collects the first Host field (plus folded lines)
   // until the line after it shows the field is complete.
   let value: string | null = null;
+  let fields = 0;
   pos = nl + 1;
   for (;;) {
     if (pos >= b.length) return INCOMPLETE;
@@ -86,6 +92,7 @@ function parse(b: Uint8Array): HttpHostResult {
       }
     } else {
       if (end === pos) return NO_HOST; // empty line: end of the header block
+      if (++fields > MAX_FIELDS) return NO_HOST;
       if (isHostField(b, pos, end)) {
         value = latin1(b, pos + 5, Math.min(end, pos + 5 + MAX_HOST_VALUE + 1));
       }

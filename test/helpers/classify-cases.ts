@@ -18,6 +18,8 @@ const INCOMPLETE_HTTP: HttpHostResult = { kind: 'incomplete' };
 /** Over 64 KiB of header fields and no end of the header block yet. */
 export const OVERSIZED_HEAD = 'GET / HTTP/1.1\r\n' + 'X-Pad: aaaaaaaaaaaaaaaaaaaa\r\n'.repeat(5000);
 const pad = 'X-Pad: ' + 'a'.repeat(100) + '\r\n';
+/** Over 64 KiB in 20 header fields and no end of the header block yet. */
+export const BIG_FIELDS_HEAD = 'GET / HTTP/1.1\r\n' + `X-Pad: ${'b'.repeat(4000)}\r\n`.repeat(20);
 
 /** Request heads (latin1 text) and what parseHttpHost answers, by topic. */
 export const HTTP_CASES: Record<string, [string, HttpHostResult][]> = {
@@ -36,7 +38,9 @@ export const HTTP_CASES: Record<string, [string, HttpHostResult][]> = {
     ['GET / HTTP/1.1\r\nHost: [::1\r\n\r\n', NO_HOST],
   ],
   amongOthers: [
-    [`GET / HTTP/1.1\r\n${pad.repeat(100)}Host: late.test\r\n\r\n`, hostIs('late.test')],
+    [`GET / HTTP/1.1\r\n${pad.repeat(99)}Host: late.test\r\n\r\n`, hostIs('late.test')],
+    // The 101st field: Apache refuses the request (LimitRequestFields 100), so it has no name.
+    [`GET / HTTP/1.1\r\n${pad.repeat(100)}Host: late.test\r\n\r\n`, NO_HOST],
     ['GET / HTTP/1.1\r\nHost: first.test\r\nHost: second.test\r\n\r\n', hostIs('first.test')],
     // Header names that merely contain or start with "host" are not Host.
     ['GET / HTTP/1.1\r\nX-Host: x.test\r\nHosts: y.test\r\nHost : z.test\r\n\r\n', NO_HOST],
@@ -130,9 +134,12 @@ export const HTTP_CASES: Record<string, [string, HttpHostResult][]> = {
     'GET / HTTP/1.1\r\nAccept: */*\r\n\r',
   ].map((c): [string, HttpHostResult] => [c, INCOMPLETE_HTTP]),
   oversized: [
-    [OVERSIZED_HEAD, INCOMPLETE_HTTP],
-    [OVERSIZED_HEAD + '\r\n', NO_HOST],
-    [OVERSIZED_HEAD + 'Host: big.test\r\n\r\n', hostIs('big.test')],
+    // Over 100 fields: no Host is looked for any more.
+    [OVERSIZED_HEAD, NO_HOST],
+    [OVERSIZED_HEAD + 'Host: big.test\r\n\r\n', NO_HOST],
+    [BIG_FIELDS_HEAD, INCOMPLETE_HTTP],
+    [BIG_FIELDS_HEAD + '\r\n', NO_HOST],
+    [BIG_FIELDS_HEAD + 'Host: big.test\r\n\r\n', hostIs('big.test')],
     // One huge header line.
     ['GET / HTTP/1.1\r\nX-Big: ' + 'b'.repeat(200000), INCOMPLETE_HTTP],
     // Huge request target.
