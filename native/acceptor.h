@@ -106,7 +106,8 @@ class AcceptorHost {
   // request follows its later requests). Called on the loop or a worker thread.
   virtual void watch_requests(const HandOver& /*h*/, int /*fd*/) {}
   // The connection is the server's own (Apache's dummy connection, checked
-  // with the kernel): charged to _server. Asked only about local peers.
+  // with the kernel): charged to _server. Asked at every classification with
+  // bytes; costs a few compares unless the bytes are exactly that request.
   virtual bool own_connection(const sockaddr_storage& local, const sockaddr_storage& peer, int sock,
                               const uint8_t* bytes, size_t n) {
     return false;
