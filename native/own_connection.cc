@@ -84,11 +84,8 @@ bool peer_is_local(const sockaddr_storage& local, const sockaddr_storage& peer) 
   return is_loopback(peer) || same_ip(local, peer);
 }
 
-// The other end of a loopback connection, found with sock_diag: open in a
-// supervised process that never served a tenant (the server's parent, or a
-// child before its first connection: no tenant code has run there); or
-// already closed (Apache closes it right after sending) by a socket whose
-// owner uid is such a process's.
+// Accept mode: the servers are the supervised processes that never served a
+// tenant (the server's parent, children before their first connection).
 bool NotifyLoop::own_connection(const sockaddr_storage& local, const sockaddr_storage& peer, int sock,
                                 const uint8_t* bytes, size_t n) {
   if (!looks_like_dummy_request(bytes, n) || !peer_is_local(local, peer)) return false;
@@ -99,12 +96,18 @@ bool NotifyLoop::own_connection(const sockaddr_storage& local, const sockaddr_st
       if (!p.tenant && (p.group < 0 || p.group == opts_.accept.server_group)) servers.push_back(pid);
     }
   }
-  if (servers.empty()) return false;
-  thread_local SockDiag diag;  // per loop thread: one netlink socket per network namespace
-  const uint64_t netns = SockDiag::netns_of(sock);
+  return is_own_connection(local, peer, sock, bytes, n, servers);
+}
+
+bool is_own_connection(const sockaddr_storage& local, const sockaddr_storage& peer, int sock, const uint8_t* bytes,
+                       size_t n, const std::vector<pid_t>& servers) {
+  if (servers.empty() || !looks_like_dummy_request(bytes, n) || !peer_is_local(local, peer)) return false;
+  thread_local SockDiag diag;  // one netlink socket per network namespace, per thread
+  const uint64_t netns = sock >= 0 ? SockDiag::netns_of(sock) : 0;
   // Without inet_diag (a kernel without the module) the kernel finds not even
   // our own end: then read the namespace's /proc/<pid>/net/tcp instead.
-  const bool kernel = diag.held(netns, sock, servers[0], local, peer, socket_cookie(sock)) == 1;
+  const bool kernel =
+      diag.held(netns, sock, servers[0], local, peer, sock >= 0 ? socket_cookie(sock) : kNoCookie) == 1;
   uint64_t inode = 0;
   uint32_t uid = kNoUid;
   // The client socket's own address is our peer, its peer our local address.

@@ -299,6 +299,8 @@ export interface NativeBinding {
   parseTlsSni(bytes: Uint8Array): NativeSniResult;
   parseHttpHost(bytes: Uint8Array): NativeHostResult;
   parseH2Authority(bytes: Uint8Array): NativeH2Result;
+  /** Read mode: Apache's dummy request from a local peer whose socket is (or was) one of these processes'. */
+  ownConnection(localIp: string, localPort: number, peerIp: string, peerPort: number, bytes: Uint8Array, serverPids: number[]): boolean;
 }
 
 export interface ReceivedMessage {

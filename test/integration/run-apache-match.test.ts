@@ -176,58 +176,55 @@ for (const mode of MODES) {
   });
 }
 
-test.serial("[accept] Apache's internal dummy connections (it stops idle children with them) are charged to _server; the same bytes from a client are not", async (t) => {
-  const port = await pickPort(['127.0.0.1', '127.0.0.2', '127.0.0.3'], 19750, 19799);
-  // Six children where two may idle: the parent stops the others, one a
-  // second, each with a dummy connection (it connects to [::1]:PORT).
-  const s = await makeApacheSite({ port, listenAll: true, names: [{ vhost: 'gold', hosts: ['gold.test'] }], addressVhosts: [{ vhost: 'bronze', ip: '127.0.0.3' }], accessLog: true, startServers: 6, minSpareServers: 1, maxSpareServers: 2 });
-  const devnull = fs.openSync('/dev/null', 'w');
-  const run = new SupervisedRun({
-    config: parseConfig('vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { addresses: ["127.0.0.3"] }\n'),
-    command: s.argv,
-    env: s.env,
-    logger: quiet,
-    instance: `match-${process.pid}-${seq++}`,
-    stdio: [null, devnull, devnull],
-    statusSocket: false,
-    drainMs: 500,
-  });
-  fs.closeSync(devnull);
-  const groups = ['gold', 'bronze', '_default', '_server'];
-  const counts = () => {
-    const c = run.snapshot().loop.accept!.groupConnections;
-    return Object.fromEntries(groups.map((g, i) => [g, c[i] ?? 0])) as Record<string, number>;
-  };
-  const dummies = () => (fs.readFileSync(`${s.dir}/logs/access.log`, 'utf8').match(/"OPTIONS \* HTTP\/1\.0"/g) ?? []).length;
-  try {
-    await waitForSite(s);
-    let c = counts();
-    for (let i = 0; i < 200 && c._server < 2; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      c = counts();
+for (const mode of MODES) {
+  test.serial(`[${mode}] Apache's internal dummy connections (it stops idle children with them) are charged to _server; the same bytes from a client are not`, async (t) => {
+    const port = await pickPort(['127.0.0.1', '127.0.0.2', '127.0.0.3'], 19750, 19799);
+    // Six children where two may idle: the parent stops the others, one a
+    // second, each with a dummy connection (it connects to [::1]:PORT).
+    const s = await makeApacheSite({ port, listenAll: true, names: [{ vhost: 'gold', hosts: ['gold.test'] }], addressVhosts: [{ vhost: 'bronze', ip: '127.0.0.3' }], accessLog: true, startServers: 6, minSpareServers: 1, maxSpareServers: 2 });
+    const devnull = fs.openSync('/dev/null', 'w');
+    const run = new SupervisedRun({
+      config: parseConfig(`vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { addresses: ["127.0.0.3"] }\noptions: { classifyAt: ${mode} }\n`),
+      command: s.argv,
+      env: s.env,
+      logger: quiet,
+      instance: `match-${process.pid}-${seq++}`,
+      stdio: [null, devnull, devnull],
+      statusSocket: false,
+      drainMs: 500,
+    });
+    fs.closeSync(devnull);
+    const counts = () => Object.fromEntries(run.snapshot().vhosts.map((v) => [v.name, v.connections])) as Record<string, number>;
+    const dummies = () => (fs.readFileSync(`${s.dir}/logs/access.log`, 'utf8').match(/"OPTIONS \* HTTP\/1\.0"/g) ?? []).length;
+    try {
+      await waitForSite(s);
+      let c = counts();
+      for (let i = 0; i < 200 && c._server < 2; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        c = counts();
+      }
+      t.true(c._server >= 2, `the parent's dummy connections: ${JSON.stringify(c)}, ${dummies()} in Apache's log`);
+      t.is(c.gold + c.bronze, 0, JSON.stringify(c));
+      // A client sending the dummy request itself is classified like any
+      // request: no name, so _default on 127.0.0.1 and ::1, the IP-based vhost on 127.0.0.3.
+      const dummy = 'OPTIONS * HTTP/1.0\r\nUser-Agent: Apache (internal dummy connection)\r\n\r\n';
+      await settle();
+      const before = counts();
+      await rawExchange('127.0.0.1', port, dummy);
+      await rawExchange('127.0.0.3', port, dummy);
+      await rawExchange('::1', port, dummy);
+      await settle();
+      const after = counts();
+      t.is(after._default, before._default + 2, JSON.stringify({ before, after }));
+      t.is(after.bronze, before.bronze + 1, JSON.stringify({ before, after }));
+      t.is(after.gold, 0);
+      t.true(dummies() >= c._server + 3, 'Apache answered every one of them');
+      const r = await httpGet({ ip: '127.0.0.3', port, host: 'gold.test', path: '/whoami', timeoutMs: 10000 });
+      t.deepEqual(both(r.body), { apache: 'bronze', vhqos: 'bronze' });
+    } finally {
+      run.kill('SIGTERM');
+      await run.wait();
+      await s.stop();
     }
-    t.true(c._server >= 2, `the parent's dummy connections: ${JSON.stringify(c)}, ${dummies()} in Apache's log`);
-    t.is(c.gold + c.bronze, 0, JSON.stringify(c));
-    // A client sending the dummy request itself is classified like any
-    // request: no name, so _default on 127.0.0.1, the IP-based vhost on 127.0.0.3.
-    const dummy = 'OPTIONS * HTTP/1.0\r\nUser-Agent: Apache (internal dummy connection)\r\n\r\n';
-    const before = counts();
-    await rawExchange('127.0.0.1', port, dummy);
-    await rawExchange('127.0.0.3', port, dummy);
-    await rawExchange('::1', port, dummy);
-    await settle();
-    const after = counts();
-    t.is(after._default, before._default + 2, JSON.stringify({ before, after }));
-    t.is(after.bronze, before.bronze + 1, JSON.stringify({ before, after }));
-    t.is(after.gold, 0);
-    t.true(dummies() >= c._server + 3, 'Apache answered every one of them');
-    const r = await httpGet({ ip: '127.0.0.3', port, host: 'gold.test', path: '/whoami', timeoutMs: 10000 });
-    t.deepEqual(both(r.body), { apache: 'bronze', vhqos: 'bronze' });
-  } finally {
-    run.kill('SIGTERM');
-    await run.wait();
-    await s.stop();
-  }
-});
-
-test.serial.skip("[read] Apache's internal dummy connection is charged to _server [skipped: read mode does not recognise the server's own connections yet; they are classified like any request]", () => undefined);
+  });
+}

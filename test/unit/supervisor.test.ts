@@ -202,3 +202,21 @@ test('classifyEach request (read mode): a move the loop made for a later request
   h.sup.handle({ kind: 'requests', needsVerdict: false, items: [{ pid: 10, group: 99, vhost: -1, by: 'default', local: { ip: '', port: 0 }, peer: { ip: '', port: 0 }, inode: 3, moved: true, heldMs: 0 }] });
   t.is(h.sup.tables.process(10)?.group, 'gold');
 });
+
+test("the server's own connection (Apache's dummy request, confirmed natively) is charged to _server; other bytes never ask", (t) => {
+  const asked: number[][] = [];
+  const h = harness({ ownConnection: (_l, _p, _b, pids) => (asked.push(pids), true) });
+  h.sup.adoptRoot(1, '_server');
+  const dummy = 'OPTIONS * HTTP/1.0\r\nUser-Agent: Apache (internal dummy connection)\r\n\r\n';
+  const ev = read(10, 5, 1, dummy, { ip: '127.0.0.2' }) as Extract<LoopEvent, { kind: 'read' }>;
+  h.sup.handle({ ...ev, socket: { ...ev.socket, peer: { ip: '127.0.0.1', port: 40000 } } });
+  t.deepEqual(h.moves, [{ pid: 10, group: '_server' }]);
+  t.deepEqual(h.answers.map((a) => a.group), ['_server']);
+  t.deepEqual(asked, [[1]], 'asked with the processes that never served a tenant');
+  h.sup.handle(read(11, 5, 2, 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n'));
+  t.is(asked.length, 1);
+  // Not confirmed: classified like any request (127.0.0.2: iron, the vhost without names).
+  const no = harness({ ownConnection: () => false });
+  no.sup.handle({ ...ev, id: 999n, socket: { ...ev.socket, peer: { ip: '127.0.0.1', port: 40001 } } });
+  t.deepEqual(no.moves, [{ pid: 10, group: 'iron' }]);
+});
