@@ -122,7 +122,7 @@ for (const mode of MODES) {
     const s = await site(port);
     const run = start(s, mode);
     try {
-      await waitForSite(s);
+      await waitForSite(s, 60000);
       const request = (head: string) => `${head}Connection: close\r\n\r\n`;
       const cases: [string, string, string | string[], number?][] = [
         // [what, local address, request (or its writes), chunk delay]
@@ -197,7 +197,7 @@ for (const mode of MODES) {
     const counts = () => Object.fromEntries(run.snapshot().vhosts.map((v) => [v.name, v.connections])) as Record<string, number>;
     const dummies = () => (fs.readFileSync(`${s.dir}/logs/access.log`, 'utf8').match(/"OPTIONS \* HTTP\/1\.0"/g) ?? []).length;
     try {
-      await waitForSite(s);
+      await waitForSite(s, 60000);
       let c = counts();
       for (let i = 0; i < 200 && c._server < 2; i++) {
         await new Promise((r) => setTimeout(r, 100));
