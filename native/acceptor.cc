@@ -398,6 +398,7 @@ void Acceptor::take(Listener& l, Conn&& c) {
 }
 
 void Acceptor::classify(Conn& c, const uint8_t* bytes, size_t n) {
+  c.classified_n = n;
   bool names = table_->has_names() &&
                table_->mode_for(reinterpret_cast<sockaddr*>(&c.local), c.local_len) == ListenerMode::Name;
   c.cls = table_->classify(reinterpret_cast<sockaddr*>(&c.local), c.local_len, bytes, n, names);
@@ -405,6 +406,11 @@ void Acceptor::classify(Conn& c, const uint8_t* bytes, size_t n) {
             : group_of_vhost_.empty()                              ? c.cls.vhost
             : static_cast<size_t>(c.cls.vhost) < group_of_vhost_.size() ? group_of_vhost_[c.cls.vhost]
                                                                    : opts_.default_group;
+  if (n > 0 && host_->own_connection(c.local, c.peer, c.fd, bytes, n)) {
+    c.cls = Classification{};
+    c.cls.detail = "the server's own connection";
+    c.group = opts_.server_group;
+  }
 }
 
 // A user-space accept filter: the connection waits here for its first bytes
@@ -439,7 +445,9 @@ void Acceptor::on_held_event(uint64_t seq, uint32_t events) {
   bool closed = events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
   if (got < 0 && (errno == EAGAIN || errno == EINTR) && !closed) return;
   if (got > 0) {
-    classify(c, peek_buf_.data(), static_cast<size_t>(got));
+    const size_t n = static_cast<size_t>(got);
+    if (!closed && !worth_reclassifying(peek_buf_.data(), c.classified_n, n)) return;  // nothing decided yet
+    classify(c, peek_buf_.data(), n);
     if (c.cls.incomplete && !closed) return;  // wait for the rest (edge-triggered: next arrival)
   }
   Conn out = std::move(c);

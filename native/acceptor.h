@@ -105,6 +105,13 @@ class AcceptorHost {
   // The connection h is now fd `fd` of process h.pid (options.classifyEach:
   // request follows its later requests). Called on the loop or a worker thread.
   virtual void watch_requests(const HandOver& /*h*/, int /*fd*/) {}
+  // The connection is the server's own (Apache's dummy connection, checked
+  // with the kernel): charged to _server. Asked at every classification with
+  // bytes; costs a few compares unless the bytes are exactly that request.
+  virtual bool own_connection(const sockaddr_storage& local, const sockaddr_storage& peer, int sock,
+                              const uint8_t* bytes, size_t n) {
+    return false;
+  }
 };
 
 class Acceptor {
@@ -150,6 +157,7 @@ class Acceptor {
     bool nonblocking = false;  // O_NONBLOCK of the accepted file (vhqos accepts blocking)
     bool slot = false;         // holds one of its group's connection slots
     int64_t queued_ms = 0;     // waiting for a slot since
+    size_t classified_n = 0;   // bytes seen at the last classification (held: see worth_reclassifying)
   };
   struct Listener {
     uint64_t inode = 0;

@@ -13,6 +13,7 @@ namespace {
 
 constexpr uint8_t LF = 10, CR = 13, SP = 32, HT = 9;
 constexpr size_t kMaxMethod = 32;
+constexpr int kMaxFields = 100;  // Apache's default LimitRequestFields
 // Only this much of the request target is searched for an absolute-form authority.
 constexpr size_t kMaxTarget = 2048;
 constexpr size_t kNone = static_cast<size_t>(-1);
@@ -70,23 +71,21 @@ Line request_line(const uint8_t* b, size_t i, size_t end, bool whole, size_t* ts
 bool is_alpha(uint8_t c) { return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'); }
 bool is_scheme_char(uint8_t c) { return is_alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '.' || c == '-'; }
 
-// `scheme://authority...` in [i, end): the authority without userinfo.
+// `http://authority...` (scheme in any case) in [i, end): the authority,
+// userinfo included. False for other schemes and other forms.
 bool absolute_authority(const uint8_t* b, size_t i, size_t end, size_t* as, size_t* ae) {
+  const size_t scheme = i;
   if (i == end || !is_alpha(b[i])) return false;
   i++;
   while (i < end && is_scheme_char(b[i])) i++;
   if (end - i < 3 || b[i] != ':' || b[i + 1] != '/' || b[i + 2] != '/') return false;
+  if (i - scheme != 4 || (b[scheme] | 0x20) != 'h' || (b[scheme + 1] | 0x20) != 't' || (b[scheme + 2] | 0x20) != 't' ||
+      (b[scheme + 3] | 0x20) != 'p')
+    return false;
   i += 3;
-  size_t start = i;
+  *as = i;
   while (i < end && b[i] != '/' && b[i] != '?' && b[i] != '#') i++;
   *ae = i;
-  *as = start;
-  for (size_t k = i; k > start; k--) {
-    if (b[k - 1] == '@') {
-      *as = k;
-      break;
-    }
-  }
   return true;
 }
 
@@ -140,19 +139,23 @@ HostResult parse_http_host(const uint8_t* b, size_t n) {
     case Line::Target: break;
   }
 
-  // An absolute-form target wins over Host, if its authority is usable.
+  // An http:// target wins over Host; one without a usable host (userinfo
+  // included) leaves the request without a name.
   size_t as, ae;
   if (absolute_authority(b, ts, te - ts > kMaxTarget ? ts + kMaxTarget : te, &as, &ae)) {
     HostResult r;
-    if (host_from_authority(b + as, ae - as, &r.host)) {
+    if (memchr(b + as, '@', ae - as) == nullptr && host_from_authority(b + as, ae - as, &r.host)) {
       r.kind = HostResult::Host;
       return r;
     }
+    r.host.clear();
+    return kind_only(HostResult::NoHost);
   }
 
   // Header fields. The first Host field is final once the next line shows
   // it is not folded.
   HostValue value;
+  int fields = 0;
   for (pos = nl + 1;;) {
     if (pos >= n) return kind_only(HostResult::Incomplete);
     const bool folded = b[pos] == SP || b[pos] == HT;
@@ -168,6 +171,7 @@ HostResult parse_http_host(const uint8_t* b, size_t n) {
       }
     } else {
       if (end == pos) return kind_only(HostResult::NoHost);  // end of the header block
+      if (++fields > kMaxFields) return kind_only(HostResult::NoHost);
       if (is_host_field(b, pos, end)) {
         value.present = true;
         value.append(b + pos + 5, std::min(end - pos - 5, kMaxHostValue + 1));

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -62,9 +64,14 @@ int describe_fd(int fd, FdFacts& out) {
 }
 
 ssize_t peek_bytes(int fd, std::vector<uint8_t>& out, size_t max) {
-  out.resize(max);
+  // Only as much buffer as is queued (max is 64 KiB by default; a request is
+  // usually well under 1 KiB): the peek copies what is there, never more.
+  int queued = 0;
+  size_t want = max < 4096 ? max : 4096;
+  if (ioctl(fd, SIOCINQ, &queued) == 0 && queued > 0) want = static_cast<size_t>(queued) < max ? static_cast<size_t>(queued) : max;
+  out.resize(want);
   ssize_t n;
-  do n = recv(fd, out.data(), max, MSG_PEEK | MSG_DONTWAIT);
+  do n = recv(fd, out.data(), want, MSG_PEEK | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     out.clear();

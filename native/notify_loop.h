@@ -201,6 +201,8 @@ class NotifyLoop : public AcceptorHost {
   // AcceptorHost
   int pidfd_of(pid_t tgid) override;
   int group_of(pid_t tgid) override;
+  bool own_connection(const sockaddr_storage& local, const sockaddr_storage& peer, int sock, const uint8_t* bytes,
+                      size_t n) override;  // own_connection.cc
   void set_group(pid_t tgid, int group) override;
   void reply(uint64_t id, int error) override;
   void wake() override;

@@ -76,18 +76,19 @@ void SockDiag::prepare(uint64_t netns, int listener) {
 }
 
 int SockDiag::held(uint64_t netns, int sock_in_ns, pid_t pid, const sockaddr_storage& local,
-                   const sockaddr_storage& peer, uint64_t cookie, uint64_t* inode) {
+                   const sockaddr_storage& peer, uint64_t cookie, uint64_t* inode, uint32_t* uid) {
   if (inode) *inode = 0;
+  if (uid) *uid = kNoUid;
   if ((local.ss_family != AF_INET && local.ss_family != AF_INET6) || local.ss_family != peer.ss_family)
     return -EAFNOSUPPORT;
-  if (proc_.count(netns)) return held_per_proc(pid, local, peer, inode);
+  if (proc_.count(netns)) return held_per_proc(pid, local, peer, inode, uid);
   int fd = fd_for(netns, sock_in_ns);
   if (fd < 0) return -EPROTONOSUPPORT;
-  return ask_kernel(fd, local, peer, cookie, inode);
+  return ask_kernel(fd, local, peer, cookie, inode, uid);
 }
 
 int SockDiag::ask_kernel(int fd, const sockaddr_storage& local, const sockaddr_storage& peer, uint64_t cookie,
-                         uint64_t* inode) {
+                         uint64_t* inode, uint32_t* uid) {
   struct {
     nlmsghdr nh;
     inet_diag_req_v2 req;
@@ -119,6 +120,7 @@ int SockDiag::ask_kernel(int fd, const sockaddr_storage& local, const sockaddr_s
     if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
       auto* m = reinterpret_cast<inet_diag_msg*>(NLMSG_DATA(h));
       if (inode) *inode = m->idiag_inode;
+      if (uid) *uid = m->idiag_uid;
       return m->idiag_inode != 0 ? 1 : 0;
     }
   }
@@ -141,7 +143,9 @@ static std::string proc_address(const sockaddr_storage& a) {
   return buf;
 }
 
-int held_per_proc(pid_t pid, const sockaddr_storage& local, const sockaddr_storage& peer, uint64_t* inode) {
+int held_per_proc(pid_t pid, const sockaddr_storage& local, const sockaddr_storage& peer, uint64_t* inode,
+                  uint32_t* uid) {
+  if (uid) *uid = kNoUid;
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/net/%s", static_cast<int>(pid), local.ss_family == AF_INET6 ? "tcp6" : "tcp");
   FILE* f = fopen(path, "re");
@@ -153,14 +157,17 @@ int held_per_proc(pid_t pid, const sockaddr_storage& local, const sockaddr_stora
     // "  sl: local rem st tx:rx tr:when retr uid timeout inode ..."
     char* p = strchr(line, ':');
     if (!p || strncmp(p + 2, want.c_str(), want.size()) != 0) continue;
-    unsigned long long ino = 0;
+    unsigned long long ino = 0, owner = kNoUid;
     int field = 0;
-    for (char* tok = strtok(p + 1, " "); tok; tok = strtok(nullptr, " "))
-      if (++field == 9) {
+    for (char* tok = strtok(p + 1, " "); tok; tok = strtok(nullptr, " ")) {
+      if (++field == 7) owner = strtoull(tok, nullptr, 10);
+      if (field == 9) {
         ino = strtoull(tok, nullptr, 10);
         break;
       }
+    }
     if (inode) *inode = ino;
+    if (uid) *uid = static_cast<uint32_t>(owner);
     found = ino != 0 ? 1 : 0;
     if (found) break;  // a TIME_WAIT entry of an older connection may share the addresses
   }

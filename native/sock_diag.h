@@ -17,6 +17,7 @@
 namespace vhqos {
 
 constexpr uint64_t kNoCookie = ~0ULL;
+constexpr uint32_t kNoUid = ~0U;
 
 // A NETLINK_SOCK_DIAG socket per network namespace (a netlink socket sees
 // the namespace it was created in), opened on first use.
@@ -28,10 +29,11 @@ class SockDiag {
   // 1: a file still refers to the socket whose own address is `local` and
   // whose peer is `peer` (and whose SO_COOKIE is `cookie`, unless kNoCookie);
   // 0: none does (closed by all, or another socket has those addresses now);
-  // -errno when the kernel could not be asked. `inode` gets the socket's inode.
+  // -errno when the kernel could not be asked. `inode` gets the socket's inode,
+  // `uid` its owner's uid (kNoUid when there is no such socket at all).
   // `pid`: a process in that namespace, for the /proc fallback.
   int held(uint64_t netns, int sock_in_ns, pid_t pid, const sockaddr_storage& local, const sockaddr_storage& peer,
-           uint64_t cookie, uint64_t* inode = nullptr);
+           uint64_t cookie, uint64_t* inode = nullptr, uint32_t* uid = nullptr);
   // Opens the namespace's netlink socket now, while a socket of it is at
   // hand (a listener), and checks that the kernel answers for it; later
   // queries need none (sock_in_ns -1).
@@ -40,13 +42,15 @@ class SockDiag {
 
  private:
   int fd_for(uint64_t netns, int sock_in_ns);
-  int ask_kernel(int fd, const sockaddr_storage& local, const sockaddr_storage& peer, uint64_t cookie, uint64_t* inode);
+  int ask_kernel(int fd, const sockaddr_storage& local, const sockaddr_storage& peer, uint64_t cookie, uint64_t* inode,
+                 uint32_t* uid = nullptr);
   std::unordered_map<uint64_t, int> fds_;   // netns inode -> netlink socket
   std::unordered_map<uint64_t, bool> proc_;  // namespaces where inet_diag does not answer
 };
 
 // The /proc/<pid>/net/tcp{,6} fallback: 1 open (inode != 0), 0 not, -errno.
-int held_per_proc(pid_t pid, const sockaddr_storage& local, const sockaddr_storage& peer, uint64_t* inode);
+int held_per_proc(pid_t pid, const sockaddr_storage& local, const sockaddr_storage& peer, uint64_t* inode,
+                  uint32_t* uid = nullptr);
 
 // SO_COOKIE of a socket, 0 if unavailable.
 uint64_t socket_cookie(int fd);

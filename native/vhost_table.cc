@@ -1,9 +1,10 @@
 // createClassifier of src/classify/classifier.ts over lookup tables built
-// once: names in hash maps (exact names, and wildcard suffixes tried from
-// the longest down), addresses in sorted arrays of binary IPs.
+// once: names in hash maps (exact names, and wildcard suffixes), addresses
+// in sorted arrays of binary IPs naming the candidate set they select.
 #include "vhost_table.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string_view>
 
 namespace vhqos {
@@ -23,7 +24,15 @@ bool needs_more_bytes(const uint8_t* bytes, size_t n, size_t peek_bytes) {
   if (n == 0 || n >= peek_bytes) return false;
   const SniResult tls = parse_tls_sni(bytes, n);
   if (tls.kind != SniResult::NotTls) return tls.kind == SniResult::Incomplete;
+  const H2Result h2 = parse_h2_authority(bytes, n);
+  if (h2.kind != H2Result::NotH2) return h2.kind == H2Result::Incomplete;
   return parse_http_host(bytes, n).kind == HostResult::Incomplete;
+}
+
+bool worth_reclassifying(const uint8_t* b, size_t old_n, size_t n) {
+  if (old_n == 0 || n <= old_n || b[0] == 22 || b[0] == 'P') return n != old_n;  // TLS, h2c's PRI (and POST, PUT)
+  if (b[old_n - 1] == '\n') return true;
+  return memchr(b + old_n, '\n', n - old_n) != nullptr;
 }
 
 std::string spec_error(const TableSpec& spec) {
@@ -59,6 +68,7 @@ VhostTable::VhostTable(const TableSpec& spec)
       if (!ip_from_text(a.ip, &ip) || !valid_port(a.port, true)) continue;
       (a.port ? by_ip_port_ : by_ip_).push_back(AddrKey{ip, a.port, index});
     }
+    if (v.addresses.empty()) anywhere_.members.push_back(index);
   }
   for (const ListenerRule& l : spec.listeners) {
     if (!valid_port(l.port, false)) continue;
@@ -68,14 +78,37 @@ VhostTable::VhostTable(const TableSpec& spec)
       listener_ip_port_.push_back(AddrKey{ip, l.port, static_cast<int>(l.mode)});
     }
   }
-  // Sorted for binary search; of equal keys the first claim stays (stable
-  // sort, then unique keeps the first), like the TS maps' `if (!map.has(key))`.
-  for (auto* keys : {&by_ip_port_, &by_ip_, &listener_ip_port_, &listener_port_}) {
-    std::stable_sort(keys->begin(), keys->end(),
-                     [](const AddrKey& a, const AddrKey& b) { return key_less(a.ip, a.port, b.ip, b.port); });
-    keys->erase(std::unique(keys->begin(), keys->end(),
-                            [](const AddrKey& a, const AddrKey& b) { return a.ip == b.ip && a.port == b.port; }),
-                keys->end());
+  auto by_key = [](const AddrKey& a, const AddrKey& b) { return key_less(a.ip, a.port, b.ip, b.port); };
+  auto same_key = [](const AddrKey& a, const AddrKey& b) { return a.ip == b.ip && a.port == b.port; };
+  auto finish = [&](Candidates& c) {
+    std::sort(c.members.begin(), c.members.end());
+    c.members.erase(std::unique(c.members.begin(), c.members.end()), c.members.end());
+    for (int m : c.members) {
+      if (!spec.vhosts[static_cast<size_t>(m)].hosts.empty()) c.named = true;
+      else if (c.hostless < 0) c.hostless = m;
+    }
+  };
+  // Every vhost listing one key joins that key's candidate set; the keys,
+  // sorted for binary search, then name their set.
+  for (auto* keys : {&by_ip_port_, &by_ip_}) {
+    std::stable_sort(keys->begin(), keys->end(), by_key);
+    std::vector<AddrKey> merged;
+    for (const AddrKey& k : *keys) {
+      if (merged.empty() || !same_key(merged.back(), k)) {
+        merged.push_back(AddrKey{k.ip, k.port, static_cast<int>(classes_.size())});
+        classes_.emplace_back();
+      }
+      classes_.back().members.push_back(k.value);
+    }
+    keys->swap(merged);
+  }
+  for (Candidates& c : classes_) finish(c);
+  finish(anywhere_);
+  // Listener rules: of equal keys the first stays (stable sort, then unique
+  // keeps the first), like the TS maps' `if (!map.has(key))`.
+  for (auto* keys : {&listener_ip_port_, &listener_port_}) {
+    std::stable_sort(keys->begin(), keys->end(), by_key);
+    keys->erase(std::unique(keys->begin(), keys->end(), same_key), keys->end());
   }
 }
 
@@ -86,8 +119,9 @@ int VhostTable::find(const std::vector<AddrKey>& keys, const Ip16& ip, int port)
 }
 
 // Exact name first, else the longest wildcard suffix (strict sub-domains:
-// only suffixes after a dot). One right-to-left pass hashes every suffix.
-int VhostTable::lookup_name(const std::string& name) const {
+// only suffixes after a dot), each only if it names a candidate. One
+// right-to-left pass hashes every suffix.
+int VhostTable::lookup_name(const std::string& name, const Candidates& c) const {
   const bool wild = !wildcard_.empty();
   int wildcard = -1;
   uint64_t h = NameMap::kSeed;
@@ -95,23 +129,34 @@ int VhostTable::lookup_name(const std::string& name) const {
     if (wild && name[i] == '.') {
       // The suffix name[i+1..] has been hashed; a longer match found later replaces it.
       int v = wildcard_.find(std::string_view(name).substr(i + 1), h);
-      if (v >= 0) wildcard = v;
+      if (v >= 0 && c.has(v)) wildcard = v;
     }
     h = NameMap::step(h, static_cast<uint8_t>(name[i]));
   }
   int exact = exact_.find(name, h);
-  return exact >= 0 ? exact : wildcard;
+  return exact >= 0 && c.has(exact) ? exact : wildcard;
 }
 
 Classification VhostTable::classify(const sockaddr* local, socklen_t len, const uint8_t* bytes, size_t n,
-                             bool use_names) const {
+                                    bool use_names) const {
   Classification v;
+  Ip16 ip;
+  int port = 0;
+  const bool have_local = ip_from_sockaddr(local, len, &ip, &port);
+  const Candidates* cands = &anywhere_;
+  if (have_local) {
+    int k = find(by_ip_port_, ip, port);
+    if (k < 0) k = find(by_ip_, ip, 0);
+    if (k >= 0) cands = &classes_[static_cast<size_t>(k)];
+  }
+
   SniResult tls;
+  H2Result h2;
   HostResult http;
-  bool have_tls = false, have_http = false;
+  bool have_tls = false, have_h2 = false, have_http = false;
   std::string* unmatched = nullptr;
-  if (use_names && has_names_ && n > 0) {
-    // The name the connection asks for: SNI if TLS, else Host if HTTP.
+  if (use_names && cands->named && n > 0) {
+    // The name the connection asks for: SNI if TLS, else :authority if h2c, else Host if HTTP.
     tls = parse_tls_sni(bytes, n);
     have_tls = true;
     std::string* name = nullptr;
@@ -119,15 +164,19 @@ Classification VhostTable::classify(const sockaddr* local, socklen_t len, const 
     if (tls.kind == SniResult::Sni) {
       name = &tls.host;
     } else if (tls.kind == SniResult::NotTls) {
-      http = parse_http_host(bytes, n);
-      have_http = true;
-      if (http.kind == HostResult::Host) {
-        name = &http.host;
-        by = Classification::Host;
+      h2 = parse_h2_authority(bytes, n);
+      have_h2 = true;
+      by = Classification::Host;
+      if (h2.kind == H2Result::Host) {
+        name = &h2.host;
+      } else if (h2.kind == H2Result::NotH2) {
+        http = parse_http_host(bytes, n);
+        have_http = true;
+        if (http.kind == HostResult::Host) name = &http.host;
       }
     }
     if (name) {
-      const int vhost = lookup_name(*name);
+      const int vhost = lookup_name(*name, *cands);
       if (vhost >= 0) {
         v.vhost = vhost;
         v.by = by;
@@ -144,25 +193,24 @@ Classification VhostTable::classify(const sockaddr* local, socklen_t len, const 
     if (tls.kind != SniResult::NotTls) {
       v.incomplete = tls.kind == SniResult::Incomplete;
     } else {
-      if (!have_http) http = parse_http_host(bytes, n);
-      v.incomplete = http.kind == HostResult::Incomplete;
+      if (!have_h2) h2 = parse_h2_authority(bytes, n);
+      if (h2.kind != H2Result::NotH2) {
+        v.incomplete = h2.kind == H2Result::Incomplete;
+      } else {
+        if (!have_http) http = parse_http_host(bytes, n);
+        v.incomplete = http.kind == HostResult::Incomplete;
+      }
     }
   }
 
-  Ip16 ip;
-  int port;
-  if (ip_from_sockaddr(local, len, &ip, &port)) {
-    int vhost = find(by_ip_port_, ip, port);
-    if (vhost < 0) vhost = find(by_ip_, ip, 0);
-    if (vhost >= 0) {
-      v.vhost = vhost;
-      v.by = Classification::Address;
-      append_address(ip, port, &v.detail);
-      return v;
-    }
+  if (cands->hostless >= 0 && have_local) {
+    v.vhost = cands->hostless;
+    v.by = Classification::Address;
+    append_address(ip, port, &v.detail);
+    return v;
   }
   v.by = Classification::Default;
-  if (unmatched) v.detail = std::move(*unmatched);  // for the logs: the name nobody claims
+  if (unmatched) v.detail = std::move(*unmatched);  // for the logs: the name no candidate claims
   return v;
 }
 

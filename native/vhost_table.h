@@ -5,6 +5,8 @@
 // the network, and never throws, never reads past `n`.
 #pragma once
 #include <sys/socket.h>
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -31,9 +33,25 @@ struct HostResult {
 };
 HostResult parse_http_host(const uint8_t* bytes, size_t n);
 
+// :authority (else host) of an h2c connection's first header block
+// (h2-authority.ts). host is set for Host only, like HostResult's.
+struct H2Result {
+  enum Kind { Host, NoHost, Incomplete, NotH2 } kind = NotH2;
+  std::string host;
+};
+H2Result parse_h2_authority(const uint8_t* bytes, size_t n);
+
 // needsMoreBytes (classifier.ts): a prefix of a ClientHello or request head
 // whose name has not arrived, with room left below peek_bytes.
 bool needs_more_bytes(const uint8_t* bytes, size_t n, size_t peek_bytes);
+
+// A connection held for more bytes had `old_n` of them at its last
+// classification and has `n` now: can the answer have changed? For an HTTP/1
+// request head only when a line has ended since (the parse decides at line
+// ends, or at the first byte after one); TLS and HTTP/2 always. Keeps a head
+// sent in tiny segments from being re-parsed per segment (with at most 100
+// fields, at most ~100 parses of at most peek_bytes).
+bool worth_reclassifying(const uint8_t* bytes, size_t old_n, size_t n);
 
 // --- The table -------------------------------------------------------------
 
@@ -62,7 +80,7 @@ struct TableSpec {
   std::vector<VhostSpec> vhosts;
   std::vector<ListenerRule> listeners;
   ListenerMode default_mode = ListenerMode::Name;
-  size_t peek_bytes = 4096;  // the loop's peek size (config options.peekBytes)
+  size_t peek_bytes = 65536;  // the loop's peek size (config options.peekBytes)
 };
 
 // The first problem in a spec (an IP inet_pton refuses, a port out of
@@ -95,9 +113,11 @@ class VhostTable {
  public:
   explicit VhostTable(const TableSpec& spec);
 
-  // createClassifier's order: SNI → Host → local address (ip:port beats ip)
-  // → default. A name no vhost claims falls through to the address.
-  // use_names=false: address only. local may be null / of another family.
+  // createClassifier's rule (Apache's): the local address makes the
+  // candidates (the vhosts listing a matching ip:port, else ip, else those
+  // listing no address); among them SNI / h2 :authority / Host picks; else
+  // the first candidate without host names; else the default.
+  // use_names=false: no name is looked for. local may be null / of another family.
   Classification classify(const sockaddr* local, socklen_t len, const uint8_t* bytes, size_t n, bool use_names) const;
 
   // Some vhost is chosen by name, i.e. first bytes are worth peeking at.
@@ -115,11 +135,20 @@ class VhostTable {
     int port;  // 0 in ip-only tables
     int value;
   };
-  int lookup_name(const std::string& name) const;
+  // The vhosts a local address makes candidates.
+  struct Candidates {
+    std::vector<int> members;  // sorted vhost indices
+    int hostless = -1;         // the first member without host names
+    bool named = false;        // some member has host names
+    bool has(int v) const { return std::binary_search(members.begin(), members.end(), v); }
+  };
+  int lookup_name(const std::string& name, const Candidates& c) const;
   static int find(const std::vector<AddrKey>& keys, const Ip16& ip, int port);
 
   NameMap exact_, wildcard_;  // wildcard_ keys are "x.y" for "*.x.y"
-  std::vector<AddrKey> by_ip_port_, by_ip_;
+  std::vector<AddrKey> by_ip_port_, by_ip_;  // value: index into classes_
+  std::vector<Candidates> classes_;
+  Candidates anywhere_;  // the vhosts listing no address
   std::vector<AddrKey> listener_ip_port_, listener_port_;  // value: ListenerMode
   ListenerMode default_mode_;
   size_t peek_bytes_;

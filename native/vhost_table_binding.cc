@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "own_connection.h"
 #include "vhost_table.h"
 
 using namespace vhqos;
@@ -215,7 +216,7 @@ class VhostTableWrap : public Napi::ObjectWrap<VhostTableWrap> {
   std::vector<std::string> names_;
 };
 
-// parseTlsSni(bytes) / parseHttpHost(bytes) -> {kind, host?}, kinds as in the TS.
+// parseTlsSni(bytes) / parseHttpHost(bytes) / parseH2Authority(bytes) -> {kind, host?}, kinds as in the TS.
 Napi::Value ParseTlsSni(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint8_t* data;
@@ -242,10 +243,41 @@ Napi::Value ParseHttpHost(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value ParseH2Authority(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint8_t* data;
+  size_t n;
+  Bytes(env, info[0], &data, &n);
+  H2Result r = parse_h2_authority(data, n);
+  static const char* const kKinds[] = {"host", "no-host", "incomplete", "not-h2"};
+  auto o = Napi::Object::New(env);
+  o.Set("kind", kKinds[r.kind]);
+  if (r.kind == H2Result::Host) o.Set("host", r.host);
+  return o;
+}
+
+// ownConnection(localIp, localPort, peerIp, peerPort, bytes, serverPids) -> boolean: read
+// mode's check that a connection is the server's own (policy knows which
+// processes never served a tenant); sock_diag in vhqos' own network namespace.
+Napi::Value OwnConnection(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LocalAddr local = Local(env, info, 0), peer = Local(env, info, 2);
+  const uint8_t* data;
+  size_t n;
+  Bytes(env, info[4], &data, &n);
+  Napi::Array pids = Arr(env, info[5], "serverPids");
+  std::vector<pid_t> servers;
+  for (uint32_t i = 0; i < pids.Length(); i++) servers.push_back(Int(env, pids.Get(i), "serverPids[]", 1, 4194304));
+  if (!local.len || !peer.len) return Napi::Boolean::New(env, false);
+  return Napi::Boolean::New(env, is_own_connection(local.ss, peer.ss, -1, data, n, servers));
+}
+
 }  // namespace
 
 void RegisterVhostTableBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("VhostTable", VhostTableWrap::Init(env));
   exports.Set("parseTlsSni", Napi::Function::New(env, ParseTlsSni));
   exports.Set("parseHttpHost", Napi::Function::New(env, ParseHttpHost));
+  exports.Set("parseH2Authority", Napi::Function::New(env, ParseH2Authority));
+  exports.Set("ownConnection", Napi::Function::New(env, OwnConnection));
 }

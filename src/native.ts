@@ -246,7 +246,7 @@ export interface VhostTableSpec {
   /** Per listener: exact ip:port first, then port-only (no ip), then defaultListenerMode. */
   listeners?: { ip?: string; port: number; mode: ListenerMode }[];
   defaultListenerMode?: ListenerMode;
-  /** The loop's peek size: at or above it more bytes are not waited for (default 4096). */
+  /** The loop's peek size: at or above it more bytes are not waited for (default 65536). */
   peekBytes?: number;
 }
 
@@ -268,6 +268,7 @@ export interface NativeVhostTable {
 
 export type NativeSniResult = { kind: 'sni' | 'no-sni' | 'incomplete' | 'not-tls'; host?: string };
 export type NativeHostResult = { kind: 'host' | 'no-host' | 'incomplete' | 'not-http'; host?: string };
+export type NativeH2Result = { kind: 'host' | 'no-host' | 'incomplete' | 'not-h2'; host?: string };
 
 export interface NativeBinding {
   Loop: new (listenerFd: number, options: LoopOptions, onEvent: (ev: LoopEvent) => void) => NativeLoop;
@@ -297,6 +298,9 @@ export interface NativeBinding {
   VhostTable: new (spec: VhostTableSpec) => NativeVhostTable;
   parseTlsSni(bytes: Uint8Array): NativeSniResult;
   parseHttpHost(bytes: Uint8Array): NativeHostResult;
+  parseH2Authority(bytes: Uint8Array): NativeH2Result;
+  /** Read mode: Apache's dummy request from a local peer whose socket is (or was) one of these processes'. */
+  ownConnection(localIp: string, localPort: number, peerIp: string, peerPort: number, bytes: Uint8Array, serverPids: number[]): boolean;
 }
 
 export interface ReceivedMessage {

@@ -306,6 +306,7 @@ export class SupervisedRun {
         connectionsOf: scan,
         normaliseIp: (ip) => normaliseIp(ip) ?? ip,
         needsMoreBytes: (bytes) => needsMoreBytes(bytes, this.config.options.peekBytes),
+        ownConnection: (local, peer, bytes, pids) => this.native.ownConnection(local.ip, local.port, peer.ip, peer.port, bytes, pids),
         firstByteTimeoutMs: config.options.firstByteTimeoutMs,
         logger,
         groupNames: this.classifyAt === 'accept' ? groupNames : undefined,

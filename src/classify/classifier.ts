@@ -1,8 +1,17 @@
-// Decide which vhost a connection belongs to. Order: TLS SNI (if the bytes are
-// a TLS handshake) → HTTP Host → local address (ip+port beats ip-only) →
-// default. A name that matches no vhost falls through to the address.
+// Decide which vhost a connection belongs to, the way Apache picks the
+// <VirtualHost> that serves it:
+// 1. Candidates by local address: the vhosts listing an address that matches
+//    it (an `ip:port` entry beats an `ip` one); if none does, the vhosts that
+//    list no address at all.
+// 2. Among the candidates the name picks: TLS SNI, else the HTTP/2 `:authority`
+//    (h2c prior knowledge), else the HTTP/1 target (`http://`) or Host.
+// 3. No name, or one no candidate claims: the first candidate that lists no
+//    host names takes it; else the default.
+// So a name never takes a connection away from the address it arrived on:
+// `Host: gold.test` sent to an IP-based vhost's address is that vhost's.
 import type { Classification, ConnectionFacts, VhqosConfig } from '../types';
 import { formatAddress, normaliseIp } from './address';
+import { parseH2Authority } from './h2-authority';
 import { parseHttpHost } from './http-host';
 import { parseTlsSni } from './tls-sni';
 
@@ -37,59 +46,81 @@ function nameTrie(config: VhqosConfig): NameNode {
 }
 
 /**
- * The vhost for a (lower-case) name: exact name first, else the longest
- * wildcard that covers it. One walk over the labels: O(length of name).
+ * The candidate for a (lower-case) name: exact name first, else the longest
+ * wildcard that covers it, each only if `isCandidate` says so. One walk over
+ * the labels: O(length of name).
  */
-function lookupName(root: NameNode, name: string): string | undefined {
+function lookupName(root: NameNode, name: string, isCandidate: (vhost: string) => boolean): string | undefined {
   const labels = name.split('.');
   let node: NameNode | undefined = root;
   let wildcard: string | undefined;
   for (let i = labels.length - 1; i >= 0 && node; i--) {
-    if (node.wildcard !== undefined) wildcard = node.wildcard; // deeper = more specific
+    // deeper = more specific
+    if (node.wildcard !== undefined && isCandidate(node.wildcard)) wildcard = node.wildcard;
     node = node.children.get(labels[i]);
   }
-  return node?.exact ?? wildcard;
+  const exact = node?.exact;
+  return exact !== undefined && isCandidate(exact) ? exact : wildcard;
+}
+
+/** The vhosts one local address makes candidates, in config order. */
+interface Candidates {
+  members: Set<string>;
+  /** The first member that lists no host names: it takes what no name decides. */
+  hostless?: string;
+  /** Some member lists host names, so the first bytes can matter. */
+  named: boolean;
+}
+
+function candidates(config: VhqosConfig, members: string[]): Candidates {
+  const set = new Set(members);
+  const of = config.vhosts.filter((v) => set.has(v.name));
+  return { members: set, hostless: of.find((v) => v.hosts.length === 0)?.name, named: of.some((v) => v.hosts.length > 0) };
 }
 
 /** Precompute lookup tables once; the returned function is cheap per call. */
 export function createClassifier(config: VhqosConfig): (facts: ConnectionFacts) => Classification {
   const names = nameTrie(config);
-  const byIpPort = new Map<string, string>();
-  const byIp = new Map<string, string>();
+  const claims = { ipPort: new Map<string, string[]>(), ip: new Map<string, string[]>() };
   for (const v of config.vhosts) {
     for (const a of v.addresses) {
       const key = a.port === undefined ? a.ip : `${a.ip} ${a.port}`;
-      const map = a.port === undefined ? byIp : byIpPort;
-      if (!map.has(key)) map.set(key, v.name);
+      const map = a.port === undefined ? claims.ip : claims.ipPort;
+      const list = map.get(key) ?? [];
+      if (!list.includes(v.name)) list.push(v.name);
+      map.set(key, list);
     }
   }
-  const peek = needsPeek(config);
+  const byIpPort = new Map([...claims.ipPort].map(([k, m]) => [k, candidates(config, m)]));
+  const byIp = new Map([...claims.ip].map(([k, m]) => [k, candidates(config, m)]));
+  const anywhere = candidates(config, config.vhosts.filter((v) => v.addresses.length === 0).map((v) => v.name));
 
   return (facts) => {
+    const ip = normaliseIp(facts.local.ip);
+    const local = ip === null ? undefined : { ip, port: facts.local.port };
+    const cands = (local && (byIpPort.get(`${local.ip} ${local.port}`) ?? byIp.get(local.ip))) ?? anywhere;
     let unmatched: string | undefined;
-    if (peek && facts.firstBytes.length > 0) {
+    if (cands.named && facts.firstBytes.length > 0) {
       const seen = nameOf(facts.firstBytes);
       if (seen) {
-        const vhost = lookupName(names, seen.name);
+        const vhost = lookupName(names, seen.name, (v) => cands.members.has(v));
         if (vhost !== undefined) return { vhost, by: seen.by, detail: seen.name };
         unmatched = seen.name;
       }
     }
-    const ip = normaliseIp(facts.local.ip);
-    if (ip !== null) {
-      const vhost = byIpPort.get(`${ip} ${facts.local.port}`) ?? byIp.get(ip);
-      if (vhost !== undefined) return { vhost, by: 'address', detail: formatAddress({ ip, port: facts.local.port }) };
-    }
-    // detail: the name the client asked for that no vhost claims, for the logs.
+    if (cands.hostless !== undefined && local) return { vhost: cands.hostless, by: 'address', detail: formatAddress(local) };
+    // detail: the name the client asked for that no candidate claims, for the logs.
     return unmatched === undefined ? { vhost: null, by: 'default' } : { vhost: null, by: 'default', detail: unmatched };
   };
 }
 
-/** The name a connection asks for, by SNI or Host, if its first bytes carry one. */
+/** The name a connection asks for, by SNI, HTTP/2 :authority or Host, if its first bytes carry one. */
 function nameOf(bytes: Uint8Array): { name: string; by: 'sni' | 'host' } | undefined {
   const tls = parseTlsSni(bytes);
   if (tls.kind === 'sni') return { name: tls.host, by: 'sni' };
   if (tls.kind !== 'not-tls') return undefined; // TLS without (or not yet with) SNI
+  const h2 = parseH2Authority(bytes);
+  if (h2.kind !== 'not-h2') return h2.kind === 'host' ? { name: h2.host, by: 'host' } : undefined;
   const http = parseHttpHost(bytes);
   return http.kind === 'host' ? { name: http.host, by: 'host' } : undefined;
 }
@@ -100,8 +131,8 @@ export function needsPeek(config: VhqosConfig): boolean {
 }
 
 /**
- * True when the first bytes are a prefix of a TLS ClientHello or HTTP request
- * whose name has not arrived yet, so peeking again (up to `peekBytes`, within
+ * True when the first bytes are a prefix of a TLS ClientHello, an HTTP/2
+ * connection's first header block or an HTTP/1 request head whose name has not arrived yet, so peeking again (up to `peekBytes`, within
  * `firstByteTimeoutMs`) could change the answer. False for an empty buffer:
  * whether to wait for the first byte at all is the supervisor's call.
  */
@@ -109,5 +140,7 @@ export function needsMoreBytes(bytes: Uint8Array, peekBytes: number): boolean {
   if (bytes.length === 0 || bytes.length >= peekBytes) return false;
   const tls = parseTlsSni(bytes);
   if (tls.kind !== 'not-tls') return tls.kind === 'incomplete';
+  const h2 = parseH2Authority(bytes);
+  if (h2.kind !== 'not-h2') return h2.kind === 'incomplete';
   return parseHttpHost(bytes).kind === 'incomplete';
 }

@@ -6,8 +6,13 @@
 // server will; we only need a stable, cheap answer):
 // * Empty lines before the request line are skipped (RFC 9112 §2.2).
 // * Bare LF ends a line like CRLF does.
-// * An absolute-form target (`GET http://x.test/ HTTP/1.1`) wins over Host
-//   (RFC 9112 §3.2.2); if its authority has no usable host, Host is used.
+// * An absolute-form target with the scheme `http` (`GET http://x.test/
+//   HTTP/1.1`) wins over Host (RFC 9112 §3.2.2); if its authority has no
+//   usable host (empty, userinfo, bad characters) the request has no name.
+//   A target naming another scheme (`https://` on a plain connection) is
+//   ignored and Host decides: Apache takes a target's host only when its
+//   scheme is the connection's (ap_parse_uri), and TLS bytes are never
+//   parsed here, so that is `http`.
 // * The FIRST Host field wins; later ones are not looked for (a request with
 //   two is answered 400 by the server anyway), so we can stop early.
 // * Folded lines (obs-fold) continuing a Host field are joined with a space.
@@ -16,6 +21,9 @@
 // * A Host value that is not `name[:port]` / `[ipv6][:port]` with name made of
 //   letters, digits, `-`, `.`, `_` counts as no Host at all.
 // * Methods longer than 32 bytes are taken as not HTTP (binary protocols).
+// * A Host after 100 header fields is not looked for: Apache refuses such a
+//   request (LimitRequestFields 100), and it bounds the work of re-reading a
+//   request that arrives a line at a time.
 import { isIP } from 'node:net';
 import { normaliseIp } from './address';
 
@@ -27,6 +35,8 @@ export type HttpHostResult =
 
 const LF = 10, CR = 13, SP = 32, HT = 9;
 const MAX_METHOD = 32;
+/** Apache's default LimitRequestFields. */
+const MAX_FIELDS = 100;
 /** Longer Host values are invalid anyway; caps the string we build. */
 const MAX_HOST_VALUE = 300;
 
@@ -59,13 +69,14 @@ function parse(b: Uint8Array): HttpHostResult {
 
   const absolute = absoluteFormAuthority(latin1(b, target[0], Math.min(target[1], target[0] + 2048)));
   if (absolute !== null) {
-    const host = hostFromAuthority(absolute);
-    if (host !== null) return { kind: 'host', host };
+    const host = absolute.includes('@') ? null : hostFromAuthority(absolute);
+    return host === null ? NO_HOST : { kind: 'host', host };
   }
 
   // Header fields. `value` collects the first Host field (plus folded lines)
   // until the line after it shows the field is complete.
   let value: string | null = null;
+  let fields = 0;
   pos = nl + 1;
   for (;;) {
     if (pos >= b.length) return INCOMPLETE;
@@ -81,6 +92,7 @@ function parse(b: Uint8Array): HttpHostResult {
       }
     } else {
       if (end === pos) return NO_HOST; // empty line: end of the header block
+      if (++fields > MAX_FIELDS) return NO_HOST;
       if (isHostField(b, pos, end)) {
         value = latin1(b, pos + 5, Math.min(end, pos + 5 + MAX_HOST_VALUE + 1));
       }
@@ -141,12 +153,10 @@ function hostResult(value: string): HttpHostResult {
   return host === null ? NO_HOST : { kind: 'host', host };
 }
 
-/** The authority of `scheme://authority/...`, or null if not absolute-form. */
+/** The authority of `http://authority/...` (scheme in any case), or null if the target is not that. */
 function absoluteFormAuthority(target: string): string | null {
-  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(target);
-  if (!m) return null;
-  const at = m[1].lastIndexOf('@'); // drop userinfo
-  return m[1].slice(at + 1);
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(target);
+  return m && m[1].toLowerCase() === 'http' ? m[2] : null;
 }
 
 /**

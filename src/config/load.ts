@@ -30,7 +30,7 @@ export const DEFAULT_OPTIONS: Readonly<VhqosConfig['options']> = Object.freeze({
   defaultListenerMode: 'name' as const,
   maxHeldConnections: 512,
   firstByteTimeoutMs: 3000,
-  peekBytes: 4096,
+  peekBytes: 65536,
   verdictTimeoutMs: 2000,
 });
 
@@ -221,7 +221,7 @@ function semanticProblems(data: unknown): string[] {
   if (!isObject(data)) return [];
   const problems: string[] = [];
   const hostOwner = new Map<string, string>();
-  const addressOwner = new Map<string, string>();
+  const addressOwner = new Map<string, string>(); // addresses of vhosts without host names
   const vhosts = isObject(data.vhosts) ? data.vhosts : {};
 
   for (const [name, v] of Object.entries(vhosts)) {
@@ -244,14 +244,25 @@ function semanticProblems(data: unknown): string[] {
         problems.push(`${where}: ${show(h)} is already claimed by ${hostOwner.get(host)}`);
       } else hostOwner.set(host, where);
     });
+    // Several vhosts may list one address (their names tell them apart, as
+    // for Apache's name-based vhosts on one IP); of those, at most one may
+    // list no host names: it takes what no name decides.
+    const hostless = !hosts.some((h) => typeof h === 'string');
+    const mine = new Map<string, string>();
     addresses.forEach((a, i) => {
       if (typeof a !== 'string') return;
       const where = `${base}.addresses[${i}]`;
       const m = parseAddressMatcher(a);
       if (typeof m === 'string') return void problems.push(`${where}: ${m}`);
       const key = formatAddress(m);
-      if (addressOwner.has(key)) problems.push(`${where}: ${show(a)} is already claimed by ${addressOwner.get(key)}`);
-      else addressOwner.set(key, where);
+      if (mine.has(key)) return void problems.push(`${where}: ${show(a)} is already claimed by ${mine.get(key)}`);
+      mine.set(key, where);
+      if (!hostless) return;
+      if (addressOwner.has(key)) {
+        problems.push(
+          `${where}: ${show(a)} is already claimed by ${addressOwner.get(key)} (vhosts without host names cannot share an address: no name would tell them apart)`,
+        );
+      } else addressOwner.set(key, where);
     });
     problems.push(...resourceProblems(v, base));
   }

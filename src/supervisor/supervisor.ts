@@ -42,6 +42,12 @@ export interface SupervisorDeps {
   normaliseIp(ip: string): string;
   /** True when the bytes are a Host/ClientHello cut short: worth peeking again. */
   needsMoreBytes?(bytes: Uint8Array): boolean;
+  /**
+   * The connection is the server's own (Apache's dummy connection): its
+   * bytes are exactly that request and its other end is, or was, a socket of
+   * one of `serverPids` (native sock_diag). Charged to _server.
+   */
+  ownConnection?(local: { ip: string; port: number }, peer: { ip: string; port: number }, bytes: Uint8Array, serverPids: number[]): boolean;
   /** How long, in all, a connection's first bytes may be waited for. */
   firstByteTimeoutMs?: number;
   logger: Logger;
@@ -203,6 +209,13 @@ export class Supervisor {
       this.deps.respond(ev.id, false);
       return;
     }
+    if (socket.peer && this.isOwnConnection(socket.local, socket.peer, ev.bytes)) {
+      this.place(ev.pid, SERVER_GROUP, { vhost: null, by: 'default', detail: "the server's own connection" });
+      this.count(SERVER_GROUP).connections++;
+      this.stats.verdicts++;
+      this.deps.respond(ev.id, true, undefined, SERVER_GROUP);
+      return;
+    }
     const local = { ip: this.deps.normaliseIp(socket.local.ip), port: socket.local.port };
     const known = this.tables.channel(socket.inode);
     const haveBytes = ev.bytes.length > 0;
@@ -274,6 +287,13 @@ export class Supervisor {
     }
   }
 
+  /** Cheap unless the bytes start like Apache's dummy request (or its TLS close_notify). */
+  private isOwnConnection(local: { ip: string; port: number }, peer: { ip: string; port: number }, bytes: Uint8Array): boolean {
+    if (!this.deps.ownConnection || !(bytes[0] === 0x15 || DUMMY_START.equals(bytes.subarray(0, DUMMY_START.length)))) return false;
+    const servers = this.tables.pidsIn(SERVER_GROUP).filter((pid) => !this.tables.process(pid)?.tenant);
+    return this.deps.ownConnection(local, peer, bytes, servers);
+  }
+
   private place(pid: number, group: string, why: Classification): void {
     this.moveOne(pid, group, why);
     // Helpers the serving process forked before it read the request (socat's
@@ -305,6 +325,8 @@ export class Supervisor {
     return c;
   }
 }
+
+const DUMMY_START = Buffer.from('OPTIONS * HTTP/1.0\r\n', 'latin1');
 
 function isNameDecided(c: { by: string } | undefined): boolean {
   return c !== undefined && (c.by === 'sni' || c.by === 'host');

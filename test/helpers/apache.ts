@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { installCgiScripts, makeTempDir } from './paths';
 import {
+  connectIp,
   findServerRoots,
   readProc,
   stopProcesses,
@@ -39,6 +40,8 @@ export interface AddressVhost {
   ip: string;
   /** Defaults to the site's port. */
   port?: number;
+  /** Names on this address (hosts[0] the ServerName): name-based vhosts on one IP. Default none. */
+  hosts?: string[];
 }
 
 export interface ApacheSiteOptions {
@@ -59,6 +62,14 @@ export interface ApacheSiteOptions {
   defaultVhost?: string | null;
   /** Address-based vhosts. Default gold on 127.0.0.2, bronze on 127.0.0.3. [] for none. */
   addressVhosts?: AddressVhost[];
+  /**
+   * One `Listen PORT` on every address, the name-based vhosts on `*:PORT`
+   * (Apache's usual layout; address vhosts then only pick connections to
+   * their IP). Default false: one Listen per address, names on nameIp.
+   */
+  listenAll?: boolean;
+  /** Load mod_http2 and allow h2c (prior knowledge and Upgrade) besides HTTP/1.1. */
+  h2c?: boolean;
   /** If set, HTTPS with SNI on nameIp:httpsPort, one self-signed cert per name-based vhost. */
   httpsPort?: number;
   startServers?: number; // default 2
@@ -175,10 +186,13 @@ export async function makeApacheSite(opts: ApacheSiteOptions): Promise<ApacheSit
   const group = opts.group ?? user;
   const maxWorkers = opts.maxRequestWorkers ?? 16;
   const mod = (name: string, file: string) => `LoadModule ${name}_module ${APACHE_MODULES}/${file}`;
-  const listens: Endpoint[] = [{ ip: nameIp, port: opts.port }];
+  const all = opts.listenAll ?? false;
+  const listens: Endpoint[] = [{ ip: all ? '0.0.0.0' : nameIp, port: opts.port }];
   for (const a of addressVhosts) {
+    if (all && a.port === opts.port) continue;
     if (!listens.some((l) => l.ip === a.ip && l.port === a.port)) listens.push({ ip: a.ip, port: a.port });
   }
+  const nameAddr = all ? `*:${opts.port}` : hostPort(nameIp, opts.port);
 
   const vhostBlock = (addr: string, v: { vhost: string }, serverName: string, aliases: string[], extra = '') =>
     [
@@ -214,6 +228,7 @@ export async function makeApacheSite(opts: ApacheSiteOptions): Promise<ApacheSit
     ...(opts.httpsPort !== undefined
       ? [mod('socache_shmcb', 'mod_socache_shmcb.so'), mod('ssl', 'mod_ssl.so')]
       : []),
+    ...(opts.h2c ? [mod('http2', 'mod_http2.so'), `Protocols h2c http/1.1`] : []),
     ``,
     `# Apache refuses to run its workers as root.`,
     `User ${user}`,
@@ -259,13 +274,15 @@ export async function makeApacheSite(opts: ApacheSiteOptions): Promise<ApacheSit
     `LogFormat "%a %A:%{local}p %{Host}i %v \\"%r\\" %>s %b pid=%P %Dus" vhqos`,
     ...(opts.accessLog ? [`CustomLog ${q(path.join(logs, 'access.log'))} vhqos`] : []),
     ``,
-    ...listens.map((l) => `Listen ${hostPort(l.ip, l.port)}`),
+    ...listens.map((l) => (l.ip === '0.0.0.0' ? `Listen ${l.port}` : `Listen ${hostPort(l.ip, l.port)}`)),
     ``,
-    `# Name-based: ${names.map((n) => n.hosts[0]).join(', ')} on ${hostPort(nameIp, opts.port)} (the first is the default).`,
-    ...names.map((n) => vhostBlock(hostPort(nameIp, opts.port), n, n.hosts[0], n.hosts.slice(1))),
+    `# Name-based: ${names.map((n) => n.hosts[0]).join(', ')} on ${nameAddr} (the first is the default).`,
+    ...names.map((n) => vhostBlock(nameAddr, n, n.hosts[0], n.hosts.slice(1))),
     ``,
-    `# Address-based.`,
-    ...addressVhosts.map((a) => vhostBlock(hostPort(a.ip, a.port), a, `${a.vhost}.addr.invalid`, [])),
+    `# Address-based (the first on an address is its default).`,
+    ...addressVhosts.map((a) =>
+      vhostBlock(hostPort(a.ip, a.port), a, a.hosts?.[0] ?? `${a.vhost}.addr.invalid`, a.hosts?.slice(1) ?? []),
+    ),
   ];
 
   if (opts.httpsPort !== undefined) {
@@ -374,5 +391,5 @@ export function startApacheBare(site: ApacheSite, opts: { timeoutMs?: number } =
 
 /** Wait until the site accepts on every listen address. */
 export async function waitForSite(site: ApacheSite, timeoutMs = 15000): Promise<void> {
-  await Promise.all(site.listens.map((l) => waitForPort(l.ip, l.port, timeoutMs)));
+  await Promise.all(site.listens.map((l) => waitForPort(connectIp(l.ip), l.port, timeoutMs)));
 }

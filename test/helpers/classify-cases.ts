@@ -2,6 +2,8 @@
 // that the native port (test/native/vhost-table.test.ts) is checked against
 // exactly the cases the TypeScript classifier is held to.
 import { DEFAULT_OPTIONS } from '../../src/config/load';
+import type { H2AuthorityResult } from '../../src/classify/h2-authority';
+import { HUFFMAN_CODES } from '../../src/classify/hpack-tables';
 import type { HttpHostResult } from '../../src/classify/http-host';
 import type { TlsSniResult } from '../../src/classify/tls-sni';
 import type { Classification, ConnectionFacts, VhostConfig, VhqosConfig } from '../../src/types';
@@ -16,6 +18,8 @@ const INCOMPLETE_HTTP: HttpHostResult = { kind: 'incomplete' };
 /** Over 64 KiB of header fields and no end of the header block yet. */
 export const OVERSIZED_HEAD = 'GET / HTTP/1.1\r\n' + 'X-Pad: aaaaaaaaaaaaaaaaaaaa\r\n'.repeat(5000);
 const pad = 'X-Pad: ' + 'a'.repeat(100) + '\r\n';
+/** Over 64 KiB in 20 header fields and no end of the header block yet. */
+export const BIG_FIELDS_HEAD = 'GET / HTTP/1.1\r\n' + `X-Pad: ${'b'.repeat(4000)}\r\n`.repeat(20);
 
 /** Request heads (latin1 text) and what parseHttpHost answers, by topic. */
 export const HTTP_CASES: Record<string, [string, HttpHostResult][]> = {
@@ -34,17 +38,29 @@ export const HTTP_CASES: Record<string, [string, HttpHostResult][]> = {
     ['GET / HTTP/1.1\r\nHost: [::1\r\n\r\n', NO_HOST],
   ],
   amongOthers: [
-    [`GET / HTTP/1.1\r\n${pad.repeat(100)}Host: late.test\r\n\r\n`, hostIs('late.test')],
+    [`GET / HTTP/1.1\r\n${pad.repeat(99)}Host: late.test\r\n\r\n`, hostIs('late.test')],
+    // The 101st field: Apache refuses the request (LimitRequestFields 100), so it has no name.
+    [`GET / HTTP/1.1\r\n${pad.repeat(100)}Host: late.test\r\n\r\n`, NO_HOST],
     ['GET / HTTP/1.1\r\nHost: first.test\r\nHost: second.test\r\n\r\n', hostIs('first.test')],
     // Header names that merely contain or start with "host" are not Host.
     ['GET / HTTP/1.1\r\nX-Host: x.test\r\nHosts: y.test\r\nHost : z.test\r\n\r\n', NO_HOST],
   ],
   absoluteForm: [
+    // What Apache 2.4.71 serves (test/integration/run-apache-match.test.ts tries them):
+    // an http:// target wins over Host...
     ['GET http://abs.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n', hostIs('abs.test')],
-    ['GET HTTPS://User:pw@ABS.test:8443?q HTTP/1.1\r\n', hostIs('abs.test')],
+    ['GET HTTP://ABS.test:8443?q HTTP/1.1\r\n', hostIs('abs.test')],
     ['GET http://[::1]:80/ HTTP/1.1\r\n', hostIs('::1')],
-    ['GET http:///nohost HTTP/1.1\r\nHost: other.test\r\n\r\n', hostIs('other.test')],
-    ['GET http://bad^host/ HTTP/1.1\r\nHost: other.test\r\n\r\n', hostIs('other.test')],
+    // ...one without a usable host leaves the request without a name (Apache: its default vhost, or 400)...
+    ['GET http:///nohost HTTP/1.1\r\nHost: other.test\r\n\r\n', NO_HOST],
+    ['GET http://bad^host/ HTTP/1.1\r\nHost: other.test\r\n\r\n', NO_HOST],
+    ['GET http://user:pw@abs.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n', NO_HOST],
+    // ...and a target of another scheme is not the connection's: Host decides.
+    ['GET https://abs.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n', hostIs('other.test')],
+    ['GET HTTPS://User:pw@ABS.test:8443?q HTTP/1.1\r\nHost: other.test\r\n\r\n', hostIs('other.test')],
+    ['GET ftp://abs.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n', hostIs('other.test')],
+    ['GET httpx://abs.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n', hostIs('other.test')],
+    ['GET http:/abs.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n', hostIs('other.test')],
     // Origin-form and authority-form (CONNECT) use Host.
     ['GET /http://x.test/ HTTP/1.1\r\nHost: other.test\r\n\r\n', hostIs('other.test')],
     ['CONNECT gold.test:443 HTTP/1.1\r\nHost: other.test\r\n\r\n', hostIs('other.test')],
@@ -118,15 +134,19 @@ export const HTTP_CASES: Record<string, [string, HttpHostResult][]> = {
     'GET / HTTP/1.1\r\nAccept: */*\r\n\r',
   ].map((c): [string, HttpHostResult] => [c, INCOMPLETE_HTTP]),
   oversized: [
-    [OVERSIZED_HEAD, INCOMPLETE_HTTP],
-    [OVERSIZED_HEAD + '\r\n', NO_HOST],
-    [OVERSIZED_HEAD + 'Host: big.test\r\n\r\n', hostIs('big.test')],
+    // Over 100 fields: no Host is looked for any more.
+    [OVERSIZED_HEAD, NO_HOST],
+    [OVERSIZED_HEAD + 'Host: big.test\r\n\r\n', NO_HOST],
+    [BIG_FIELDS_HEAD, INCOMPLETE_HTTP],
+    [BIG_FIELDS_HEAD + '\r\n', NO_HOST],
+    [BIG_FIELDS_HEAD + 'Host: big.test\r\n\r\n', hostIs('big.test')],
     // One huge header line.
     ['GET / HTTP/1.1\r\nX-Big: ' + 'b'.repeat(200000), INCOMPLETE_HTTP],
     // Huge request target.
     ['GET /' + 'p'.repeat(200000), INCOMPLETE_HTTP],
     ['GET /' + 'p'.repeat(200000) + ' HTTP/1.1\r\nHost: long.test\r\n\r\n', hostIs('long.test')],
-    ['GET http://' + 'h'.repeat(200000) + '/ HTTP/1.1\r\nHost: fallback.test\r\n\r\n', hostIs('fallback.test')],
+    ['GET http://' + 'h'.repeat(200000) + '/ HTTP/1.1\r\nHost: fallback.test\r\n\r\n', NO_HOST],
+    ['GET https://' + 'h'.repeat(200000) + '/ HTTP/1.1\r\nHost: fallback.test\r\n\r\n', hostIs('fallback.test')],
   ],
 };
 
@@ -278,19 +298,31 @@ export function config(vhosts: Partial<VhostConfig>[]): VhqosConfig {
 export const httpRequest = (host: string) => Buffer.from(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
 export const facts = (firstBytes: Uint8Array, ip = '10.9.9.9', port = 80): ConnectionFacts => ({ local: { ip, port }, firstBytes });
 
-/** The example config of the classifier tests (parse it with parseConfig). */
+/**
+ * The example config of the classifier tests (parse it with parseConfig), in
+ * Apache's terms: gold, silver and bronze are name-based on every address
+ * (`<VirtualHost *:80>`), byaddr is IP-based (127.0.0.9), lead and platinum
+ * share 127.0.0.2 (lead, without names, is its default), tin has
+ * 127.0.0.2:8080 to itself (an ip:port beats the ip).
+ */
 export const EXAMPLE_CONFIG = `
 vhosts:
   gold:
     hosts: [gold.test, "*.gold.test"]
-    addresses: ["127.0.0.2", "[::1]:8443"]
   silver:
     hosts: [silver.test, "*.eu.gold.test", "a.gold.test"]
-    addresses: ["127.0.0.2:8080"]
   bronze:
     hosts: ["*.test"]
   byaddr:
     addresses: ["127.0.0.9"]
+  lead:
+    addresses: ["127.0.0.2", "[::1]:8443"]
+  platinum:
+    hosts: [platinum.test, "*.plat.test"]
+    addresses: ["127.0.0.2", "[::1]:8443"]
+  tin:
+    hosts: [tin.test]
+    addresses: ["127.0.0.2:8080"]
 `;
 
 const none = Buffer.alloc(0);
@@ -310,21 +342,33 @@ export const CLASSIFIER_CASES: Record<string, [ConnectionFacts, Classification, 
     [facts(httpRequest('silver.test')), { vhost: 'silver', by: 'host', detail: 'silver.test' }],
     [facts(httpRequest('other.test')), { vhost: 'bronze', by: 'host', detail: 'other.test' }],
     [facts(httpRequest('test')), { vhost: null, by: 'default', detail: 'test' }, '*.test does not match test'],
-  ],
-  fallback: [
-    [facts(httpRequest('silver.test'), '127.0.0.2', 80), { vhost: 'silver', by: 'host', detail: 'silver.test' }],
-    [facts(httpRequest('nowhere.example'), '127.0.0.2', 80), { vhost: 'gold', by: 'address', detail: '127.0.0.2:80' }],
+    [facts(httpRequest('platinum.test')), { vhost: 'bronze', by: 'host', detail: 'platinum.test' }, 'platinum is no candidate here: a candidate wildcard takes its name'],
     [facts(httpRequest('nowhere.example')), { vhost: null, by: 'default', detail: 'nowhere.example' }],
     [facts(none), { vhost: null, by: 'default' }],
   ],
+  candidates: [
+    [facts(httpRequest('platinum.test'), '127.0.0.2', 80), { vhost: 'platinum', by: 'host', detail: 'platinum.test' }],
+    [facts(httpRequest('x.plat.test'), '127.0.0.2', 80), { vhost: 'platinum', by: 'host', detail: 'x.plat.test' }],
+    [facts(httpRequest('gold.test'), '127.0.0.2', 80), { vhost: 'lead', by: 'address', detail: '127.0.0.2:80' }, 'a name never takes a connection from its address'],
+    [facts(httpRequest('other.test'), '127.0.0.2', 80), { vhost: 'lead', by: 'address', detail: '127.0.0.2:80' }],
+    [facts(none, '127.0.0.2', 80), { vhost: 'lead', by: 'address', detail: '127.0.0.2:80' }],
+    [facts(httpRequest('gold.test'), '127.0.0.9', 1), { vhost: 'byaddr', by: 'address', detail: '127.0.0.9:1' }, 'IP-based: every name'],
+    [facts(httpRequest('tin.test'), '127.0.0.2', 8080), { vhost: 'tin', by: 'host', detail: 'tin.test' }],
+    [facts(httpRequest('platinum.test'), '127.0.0.2', 8080), { vhost: null, by: 'default', detail: 'platinum.test' }, 'ip:port beats ip: only tin is a candidate, and it has names'],
+    [facts(none, '127.0.0.2', 8080), { vhost: null, by: 'default' }],
+    [facts(httpRequest('tin.test'), '127.0.0.2', 80), { vhost: 'lead', by: 'address', detail: '127.0.0.2:80' }],
+    [facts(httpRequest('tin.test')), { vhost: 'bronze', by: 'host', detail: 'tin.test' }],
+  ],
   addresses: [
-    [facts(none, '127.0.0.2', 8080), { vhost: 'silver', by: 'address', detail: '127.0.0.2:8080' }],
-    [facts(none, '127.0.0.2', 443), { vhost: 'gold', by: 'address', detail: '127.0.0.2:443' }],
-    [facts(none, '::ffff:127.0.0.2', 8080), { vhost: 'silver', by: 'address', detail: '127.0.0.2:8080' }],
-    [facts(none, '0:0:0:0:0:0:0:1', 8443), { vhost: 'gold', by: 'address', detail: '[::1]:8443' }],
+    [facts(none, '::ffff:127.0.0.2', 80), { vhost: 'lead', by: 'address', detail: '127.0.0.2:80' }],
+    [facts(httpRequest('tin.test'), '::ffff:127.0.0.2', 8080), { vhost: 'tin', by: 'host', detail: 'tin.test' }],
+    [facts(none, '0:0:0:0:0:0:0:1', 8443), { vhost: 'lead', by: 'address', detail: '[::1]:8443' }],
+    [facts(httpRequest('platinum.test'), '::1', 8443), { vhost: 'platinum', by: 'host', detail: 'platinum.test' }],
     [facts(none, '::1', 443), { vhost: null, by: 'default' }],
+    [facts(httpRequest('gold.test'), '::1', 443), { vhost: 'gold', by: 'host', detail: 'gold.test' }],
     [facts(none, '127.0.0.9', 1), { vhost: 'byaddr', by: 'address', detail: '127.0.0.9:1' }],
     [facts(none, 'garbage', 1), { vhost: null, by: 'default' }],
+    [facts(httpRequest('gold.test'), 'garbage', 1), { vhost: 'gold', by: 'host', detail: 'gold.test' }, 'no local address: the vhosts without addresses'],
   ],
 };
 
@@ -350,4 +394,193 @@ export function randomNameClaims(rand: () => number): { vhosts: Partial<VhostCon
   }
   const names = Array.from({ length: 2000 }, () => name(1 + Math.floor(rand() * 5)));
   return { vhosts, names };
+}
+
+// ---- HTTP/2 (h2c prior knowledge) -------------------------------------------
+
+
+export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+export const h2HostIs = (h: string): H2AuthorityResult => ({ kind: 'host', host: h });
+const H2_NO_HOST: H2AuthorityResult = { kind: 'no-host' };
+const H2_INCOMPLETE: H2AuthorityResult = { kind: 'incomplete' };
+const NOT_H2: H2AuthorityResult = { kind: 'not-h2' };
+
+/** An HTTP/2 frame. */
+export function h2Frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream >>> 0, 5);
+  return Buffer.concat([h, payload]);
+}
+export const SETTINGS = h2Frame(4, 0, 0, Buffer.from([0, 3, 0, 0, 0, 100])); // MAX_CONCURRENT_STREAMS 100
+
+/** An HPACK integer with an N-bit prefix; `flags` fills the bits above it. */
+export function hpInt(v: number, prefixBits: number, flags = 0): Buffer {
+  const max = (1 << prefixBits) - 1;
+  if (v < max) return Buffer.from([flags | v]);
+  const out = [flags | max];
+  for (v -= max; v >= 128; v = Math.floor(v / 128)) out.push((v % 128) | 128);
+  out.push(v);
+  return Buffer.from(out);
+}
+
+/** Huffman-code latin1 text (RFC 7541 Appendix B), padded with 1s. */
+export function huffmanEncode(text: string): Buffer {
+  const out: number[] = [];
+  let acc = 0n, bits = 0n;
+  for (const ch of Buffer.from(text, 'latin1')) {
+    const [code, len] = HUFFMAN_CODES[ch];
+    acc = (acc << BigInt(len)) | BigInt(code);
+    bits += BigInt(len);
+    while (bits >= 8n) {
+      bits -= 8n;
+      out.push(Number((acc >> bits) & 0xffn));
+    }
+  }
+  if (bits > 0n) out.push(Number(((acc << (8n - bits)) | ((1n << (8n - bits)) - 1n)) & 0xffn));
+  return Buffer.from(out);
+}
+
+/** An HPACK string literal, raw or Huffman-coded. */
+export function hpStr(s: string, huffman = false): Buffer {
+  const body = huffman ? huffmanEncode(s) : Buffer.from(s, 'latin1');
+  return Buffer.concat([hpInt(body.length, 7, huffman ? 0x80 : 0), body]);
+}
+
+/** Header field representations (RFC 7541 §6). `name`: a static/dynamic index or a literal name. */
+export const hp = {
+  indexed: (i: number) => hpInt(i, 7, 0x80),
+  incremental: (name: number | string, value: string, huffman = false) =>
+    Buffer.concat([typeof name === 'number' ? hpInt(name, 6, 0x40) : Buffer.concat([Buffer.from([0x40]), hpStr(name, huffman)]), hpStr(value, huffman)]),
+  plain: (name: number | string, value: string, huffman = false) =>
+    Buffer.concat([typeof name === 'number' ? hpInt(name, 4, 0) : Buffer.concat([Buffer.from([0]), hpStr(name, huffman)]), hpStr(value, huffman)]),
+  never: (name: number | string, value: string) =>
+    Buffer.concat([typeof name === 'number' ? hpInt(name, 4, 0x10) : Buffer.concat([Buffer.from([0x10]), hpStr(name)]), hpStr(value)]),
+  sizeUpdate: (n: number) => hpInt(n, 5, 0x20),
+};
+
+/** The usual start of a request block: :method GET, :scheme http, :path /. */
+export const H2_START = Buffer.concat([hp.indexed(2), hp.indexed(6), hp.indexed(4)]);
+
+/** Preface, SETTINGS, then a HEADERS frame (END_HEADERS, END_STREAM) on stream 1 with this block. */
+export function h2Request(block: Buffer, o: { flags?: number; stream?: number; before?: Buffer[] } = {}): Buffer {
+  return Buffer.concat([H2_PREFACE, SETTINGS, ...(o.before ?? []), h2Frame(1, o.flags ?? 0x5, o.stream ?? 1, block)]);
+}
+
+/** A block of these header fields, split into a HEADERS frame and CONTINUATIONs of at most `size` bytes. */
+export function h2Split(block: Buffer, size: number, stream = 1): Buffer {
+  const frames: Buffer[] = [];
+  for (let i = 0; i < block.length || i === 0; i += size) {
+    const part = block.subarray(i, i + size);
+    const last = i + size >= block.length;
+    frames.push(h2Frame(i === 0 ? 1 : 9, (last ? 0x4 : 0) | (i === 0 ? 0x1 : 0), stream, part));
+  }
+  return Buffer.concat([H2_PREFACE, SETTINGS, ...frames]);
+}
+
+const auth = (v: string, huffman = false) => hp.plain(1, v, huffman);
+/** Big enough to fill most of the dynamic table. */
+const bigValue = 'v'.repeat(4000);
+
+/** h2c first bytes and what parseH2Authority answers, by topic. */
+export const H2_CASES: Record<string, [Buffer, H2AuthorityResult][]> = {
+  authority: [
+    [h2Request(Buffer.concat([H2_START, auth('Gold.Test:8443')])), h2HostIs('gold.test')],
+    [h2Request(Buffer.concat([H2_START, auth('gold.test', true)])), h2HostIs('gold.test')],
+    [h2Request(Buffer.concat([auth('[::1]:80'), H2_START])), h2HostIs('::1')],
+    [h2Request(Buffer.concat([H2_START, hp.incremental(1, 'inc.test', true)])), h2HostIs('inc.test')],
+    [h2Request(Buffer.concat([H2_START, hp.never(1, 'never.test')])), h2HostIs('never.test')],
+    [h2Request(Buffer.concat([H2_START, hp.plain(':authority', 'literal.test', true)])), h2HostIs('literal.test')],
+    // :authority beats host, whichever comes first in the block (mod_http2 likewise).
+    [h2Request(Buffer.concat([H2_START, auth('a.test'), hp.plain(38, 'h.test')])), h2HostIs('a.test')],
+    // host alone: final at the end of the block.
+    [h2Request(Buffer.concat([H2_START, hp.plain(38, 'h.test'), hp.plain('x-a', 'b')])), h2HostIs('h.test')],
+    [h2Request(Buffer.concat([H2_START, hp.plain('host', 'h.test', true), hp.plain(38, 'second.test')])), h2HostIs('h.test')],
+    // An unusable :authority is no name (no fallback to host).
+    [h2Request(Buffer.concat([H2_START, auth('bad host'), hp.plain(38, 'h.test')])), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, auth('')])), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, hp.indexed(1)])), H2_NO_HOST], // the static entry's empty value
+    [h2Request(Buffer.concat([H2_START, auth('a'.repeat(400))])), H2_NO_HOST],
+    [h2Request(H2_START), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, hp.plain(38, '')])), H2_NO_HOST],
+  ],
+  dynamicTable: [
+    // An entry added, then referenced: by index 62 (newest) and 63.
+    [h2Request(Buffer.concat([H2_START, hp.incremental('x-a', 'b'), hp.incremental(38, 'dyn.test'), hp.indexed(63), hp.indexed(62)])), h2HostIs('dyn.test')],
+    [h2Request(Buffer.concat([H2_START, hp.incremental(38, 'first.test'), hp.incremental(62, 'second.test'), hp.indexed(62)])), h2HostIs('first.test')],
+    // A dynamic entry's name used for a literal: the new :authority decides.
+    [h2Request(Buffer.concat([hp.incremental(1, 'one.test'), H2_START])), h2HostIs('one.test')],
+    // Size update to 0 first: entries are evicted at once, a reference to one is an error.
+    [h2Request(Buffer.concat([hp.sizeUpdate(0), H2_START, hp.incremental('x-a', 'b'), hp.indexed(62), auth('z.test')])), H2_NO_HOST],
+    [h2Request(Buffer.concat([hp.sizeUpdate(100), hp.sizeUpdate(4096), H2_START, auth('z.test')])), h2HostIs('z.test')],
+    [h2Request(Buffer.concat([H2_START, hp.sizeUpdate(0), auth('z.test')])), H2_NO_HOST], // only before the first field
+    [h2Request(Buffer.concat([hp.sizeUpdate(4097), H2_START, auth('z.test')])), H2_NO_HOST],
+    // Eviction: 36 + 4037 bytes fit in 4096; 36 + 4067 do not, and the older entry (63) goes.
+    [h2Request(Buffer.concat([H2_START, hp.incremental('x-a', 'b'), hp.incremental('x-big', bigValue), hp.indexed(63), hp.plain(38, 'z.test')])), h2HostIs('z.test')],
+    [h2Request(Buffer.concat([H2_START, hp.incremental('x-a', 'b'), hp.incremental('x-big', 'v'.repeat(4030)), hp.indexed(63), hp.plain(38, 'z.test')])), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, hp.incremental('x-a', 'b'), hp.incremental('x-big', 'v'.repeat(4030)), hp.indexed(62), hp.plain(38, 'z.test')])), h2HostIs('z.test')],
+    // An entry larger than the table empties it and is not added.
+    [h2Request(Buffer.concat([H2_START, hp.incremental('x-a', 'b'), hp.incremental('x-huge', 'v'.repeat(4100)), hp.indexed(62), auth('z.test')])), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, hp.indexed(62)])), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, hp.indexed(0)])), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, hp.plain(70, 'x')])), H2_NO_HOST],
+  ],
+  frames: [
+    // PADDED and PRIORITY flags.
+    [h2Request(Buffer.concat([Buffer.from([3]), Buffer.from([0, 0, 0, 0, 16]), H2_START, auth('pad.test'), Buffer.alloc(3)]), { flags: 0x5 | 0x8 | 0x20 }), h2HostIs('pad.test')],
+    [h2Request(Buffer.concat([Buffer.from([200]), H2_START, auth('pad.test')]), { flags: 0x5 | 0x8 }), H2_NO_HOST], // padding longer than the frame
+    // Frames that may come first are skipped: WINDOW_UPDATE, PING, PRIORITY, SETTINGS, an unknown type.
+    [h2Request(Buffer.concat([H2_START, auth('skip.test')]), { before: [h2Frame(8, 0, 0, Buffer.from([0, 0, 1, 0])), h2Frame(6, 0, 0, Buffer.alloc(8)), h2Frame(2, 0, 3, Buffer.alloc(5)), h2Frame(4, 1, 0), h2Frame(0xfa, 0, 0, Buffer.alloc(30))] }), h2HostIs('skip.test')],
+    [h2Request(Buffer.concat([H2_START, auth('odd.test')]), { stream: 7 }), h2HostIs('odd.test')],
+    // Refused by the server: nothing to serve by name.
+    [h2Request(Buffer.concat([H2_START, auth('even.test')]), { stream: 2 }), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, auth('zero.test')]), { stream: 0 }), H2_NO_HOST],
+    [Buffer.concat([H2_PREFACE, h2Frame(1, 5, 1, Buffer.concat([H2_START, auth('nosettings.test')]))]), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, auth('data.test')]), { before: [h2Frame(0, 0, 1, Buffer.from('x'))] }), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, auth('rst.test')]), { before: [h2Frame(3, 0, 1, Buffer.alloc(4))] }), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, auth('goaway.test')]), { before: [h2Frame(7, 0, 0, Buffer.alloc(8))] }), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, auth('cont.test')]), { before: [h2Frame(9, 4, 1, Buffer.alloc(1))] }), H2_NO_HOST],
+    [Buffer.concat([H2_PREFACE, SETTINGS, h2Frame(1, 1, 1, Buffer.alloc(16385))]), H2_NO_HOST], // larger than 16 KiB
+    // CONTINUATION: split anywhere, even inside a field; another frame in between is an error.
+    [h2Split(Buffer.concat([H2_START, auth('split.test'), hp.plain('x-a', 'b'.repeat(50))]), 7), h2HostIs('split.test')],
+    [h2Split(Buffer.concat([H2_START, hp.plain('x-a', 'b'.repeat(50)), hp.plain(38, 'split.test')]), 7), h2HostIs('split.test')],
+    [h2Split(Buffer.concat([H2_START, hp.plain(38, 'h.test')]), 3), h2HostIs('h.test')],
+    [Buffer.concat([H2_PREFACE, SETTINGS, h2Frame(1, 1, 1, H2_START), h2Frame(8, 0, 0, Buffer.from([0, 0, 1, 0])), h2Frame(9, 4, 1, auth('x.test'))]), H2_NO_HOST],
+    [Buffer.concat([H2_PREFACE, SETTINGS, h2Frame(1, 1, 1, H2_START), h2Frame(9, 4, 3, auth('x.test'))]), H2_NO_HOST],
+  ],
+  hpackErrors: [
+    // Huffman padding of 0s, padding longer than 7 bits, EOS in the string.
+    [h2Request(Buffer.concat([H2_START, hp.indexed(1) /* placeholder replaced below */])), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, Buffer.from([0x01, 0x81, 0x00])])), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, Buffer.from([0x01, 0x82, 0xff, 0xff])])), H2_NO_HOST],
+    [h2Request(Buffer.concat([H2_START, Buffer.from([0x01, 0x84, 0xff, 0xff, 0xff, 0xff])])), H2_NO_HOST],
+    // An integer past 2^21: refused before it can overflow.
+    [h2Request(Buffer.concat([H2_START, Buffer.from([0x0f, 0xff, 0xff, 0xff, 0xff, 0x0f])])), H2_NO_HOST],
+    // A string longer than the block.
+    [h2Request(Buffer.concat([H2_START, Buffer.from([0x01, 0x7f, 0x80, 0x01]), Buffer.from('x')])), H2_NO_HOST],
+    // A pseudo-header after a regular field.
+    [h2Request(Buffer.concat([hp.indexed(2), hp.plain('x-a', 'b'), auth('late.test')])), H2_NO_HOST],
+  ],
+  notH2: [
+    [Buffer.from('PRINT / HTTP/1.1\r\n'), NOT_H2],
+    [Buffer.from('PRI * HTTP/2.0\r\n\r\nXX'), NOT_H2],
+    [Buffer.from('GET / HTTP/1.1\r\n'), NOT_H2],
+    [Buffer.from([0x16, 3, 1]), NOT_H2],
+  ],
+  incomplete: [
+    ...[0, 1, 3, 10, 23, 24, 30, 33].map((n): [Buffer, H2AuthorityResult] => [h2Request(Buffer.concat([H2_START, auth('gold.test')])).subarray(0, n), H2_INCOMPLETE]),
+    // The block so far has no :authority and goes on in a CONTINUATION to come.
+    [Buffer.concat([H2_PREFACE, SETTINGS, h2Frame(1, 1, 1, Buffer.concat([H2_START, hp.plain(38, 'h.test')]))]), H2_INCOMPLETE],
+    [Buffer.concat([H2_PREFACE, SETTINGS, h2Frame(1, 1 | 8, 1, Buffer.concat([Buffer.from([5]), H2_START]))]).subarray(0, 24 + 15 + 9), H2_INCOMPLETE],
+  ],
+};
+// A Huffman string padded with 0s instead of 1s: "a" is 00011 (5 bits), then 000.
+H2_CASES.hpackErrors[0][0] = h2Request(Buffer.concat([H2_START, Buffer.from([0x01, 0x81, 0b00011000])]));
+
+/** A header block that references one 4000-byte entry thousands of times (an "HPACK bomb"), in 16 KiB frames. */
+export function hpackBomb(): Buffer {
+  const refs = Buffer.alloc(60_000, 0xbe); // indexed 62, the big entry
+  return h2Split(Buffer.concat([H2_START, hp.incremental('x-big', bigValue), refs, hp.plain(38, 'bomb.test')]), 16384);
 }

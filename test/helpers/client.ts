@@ -197,7 +197,7 @@ function exchange<S extends net.Socket>(
 
 /** One request over a fresh TCP connection; resolves with the parsed response. */
 export function httpGet(o: HttpGetOptions): Promise<HttpResponse> {
-  const sock = net.connect({ host: o.ip, port: o.port, localAddress: o.localAddress });
+  const sock = net.connect({ host: o.ip, port: o.port, localAddress: o.localAddress, noDelay: true });
   return exchange(sock, 'connect', o);
 }
 

@@ -45,13 +45,15 @@ for (const mode of MODES) {
   test.serial(`[${mode}] vsftpd standalone: 200 back-to-back sessions all get their banner, each served from its vhost's cgroup`, async (t) => {
     const port = await pickPort(['127.0.0.1', '127.0.0.2', '127.0.0.3'], ...PORTS);
     const srv = await makeVsftpd({ ip: '0.0.0.0', port, pasvPorts: PASV });
-    // Name-based vhosts exist (for the web server on another port); FTP's port is address-only.
+    // A name-based vhost exists (for the web server on another port); FTP's port is address-only,
+    // and the vhosts of its addresses list no names (they take every session there).
     const run = start(
       srv.argv,
       srv.env,
       `vhosts:
-  gold: { hosts: [gold.test], addresses: ["127.0.0.2"] }
-  bronze: { hosts: [bronze.test], addresses: ["127.0.0.3"] }
+  web: { hosts: [gold.test, bronze.test] }
+  gold: { addresses: ["127.0.0.2"] }
+  bronze: { addresses: ["127.0.0.3"] }
 options:
   classifyAt: ${mode}
   listeners: { "${port}": address }

@@ -20,18 +20,26 @@ const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () 
 const logs: string[] = [];
 const recording: Logger = { ...quiet, warn: (_o, m) => void logs.push(`warn ${m}`), error: (_o, m) => void logs.push(`error ${m}`) };
 
+// Apache's layout in vhqos terms: gold and bronze are name-based (on every
+// address), the IP-based vhosts of the site (127.0.0.2, 127.0.0.3) are
+// vhosts of their own that list no names: they take every request on their
+// address, whatever its Host, as Apache serves them.
 const CONFIG = `
 vhosts:
   gold:
     hosts: [gold.test, "*.gold.test"]
-    addresses: ["127.0.0.2"]
     cpu: { weight: 400, max: 150% }
     memory: { max: 512M }
     pids: { max: 256 }
   bronze:
     hosts: [bronze.test]
-    addresses: ["127.0.0.3"]
     cpu: { weight: 100, max: 50% }
+  gold-ip:
+    addresses: ["127.0.0.2"]
+    cpu: { weight: 400 }
+  bronze-ip:
+    addresses: ["127.0.0.3"]
+    cpu: { weight: 100 }
 options:
   firstByteTimeoutMs: 1500
 `;
@@ -87,9 +95,9 @@ test.serial(`[${mode}] Apache prefork: name-based, address-based and HTTPS SNI v
       t.is(await get('www.gold.test'), 'gold');
       t.is(await get('nobody.test'), '_default');
     }
-    t.is(await get('127.0.0.2', '127.0.0.2'), 'gold');
-    t.is(await get('127.0.0.3', '127.0.0.3'), 'bronze');
-    t.is(await get('bronze.test', '127.0.0.2'), 'bronze', 'a name match wins over an address match');
+    t.is(await get('127.0.0.2', '127.0.0.2'), 'gold-ip');
+    t.is(await get('127.0.0.3', '127.0.0.3'), 'bronze-ip');
+    t.is(await get('bronze.test', '127.0.0.2'), 'gold-ip', 'a name never takes a connection from the IP-based vhost of its address (Apache serves that one)');
     const s = await httpsGet({ ip: '127.0.0.1', port: httpsPort, servername: 'gold.test', path: '/cgi-bin/whoami', timeoutMs: 10000 });
     t.is(s.status, 200);
     t.is(servedBy(s.body), 'gold');
@@ -173,8 +181,8 @@ for (const kind of INETD_KINDS) {
       t.is(await get('unknown.test'), '_default');
       if (ip === '::') {
         // Dual-stack listener: the kernel reports ::ffff:127.0.0.2, which must match 127.0.0.2.
-        t.is(await get('unknown.test', '127.0.0.2'), 'gold');
-        t.is(await get('unknown.test', '127.0.0.3'), 'bronze');
+        t.is(await get('unknown.test', '127.0.0.2'), 'gold-ip');
+        t.is(await get('gold.test', '127.0.0.3'), 'bronze-ip');
       }
       await settle();
       const snap = run.snapshot();

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { parseConfig } from '../../src/config/load';
 import { makeApacheSite, startBare, type ApacheSite, type BareServer } from '../helpers/apache';
 import { httpGet, httpsGet, parseCgroupBody, servedBy, type HttpResponse } from '../helpers/client';
 import { demoConfig, demoScript, makeDemoServer } from '../helpers/demo';
@@ -733,12 +734,15 @@ test.serial('examples: CGIs are copies of the fixtures, configs parse, apache2.c
   }
   for (const ex of ['apache-prefork', 'inetd']) {
     const cfg = parseYaml(fs.readFileSync(path.join(root, 'examples', ex, 'site.yaml'), 'utf8')) as {
-      vhosts: Record<string, { hosts: string[]; addresses: string[] }>;
+      vhosts: Record<string, { hosts?: string[]; addresses: string[] }>;
     };
-    t.deepEqual(Object.keys(cfg.vhosts), ['gold', 'bronze'], ex);
-    t.true(cfg.vhosts['gold'].hosts.includes('gold.test'), ex);
-    t.true(cfg.vhosts['gold'].addresses.some((a) => a.startsWith('127.0.0.2')), ex);
-    t.true(cfg.vhosts['bronze'].addresses.some((a) => a.startsWith('127.0.0.3')), ex);
+    t.deepEqual(Object.keys(cfg.vhosts), ['gold', 'bronze', 'gold-ip', 'bronze-ip'], ex);
+    t.true(cfg.vhosts['gold'].hosts?.includes('gold.test'), ex);
+    // IP-based vhosts list no names: they take every request to their address, as Apache does.
+    t.deepEqual(cfg.vhosts['gold-ip'].hosts, undefined, ex);
+    t.true(cfg.vhosts['gold-ip'].addresses.some((a) => a.startsWith('127.0.0.2')), ex);
+    t.true(cfg.vhosts['bronze-ip'].addresses.some((a) => a.startsWith('127.0.0.3')), ex);
+    parseConfig(fs.readFileSync(path.join(root, 'examples', ex, 'site.yaml'), 'utf8'));
   }
   const exDir = path.join(root, 'examples', 'apache-prefork');
   const out = execFileSync('/usr/sbin/apache2', ['-t', '-f', path.join(exDir, 'apache2.conf')], {

@@ -20,11 +20,14 @@ import { pickPort } from '../helpers/proc';
 
 const native = loadNative();
 const PREFORK = path.join(repoRoot(), 'test', 'fixtures', 'servers', 'prefork.py');
-const GROUPS = ['gold', 'bronze', '_default', '_server'];
+const GROUPS = ['gold', 'bronze', 'gold-ip', 'bronze-ip', '_default', '_server'];
+// Name-based gold and bronze on every address; IP-based gold-ip and bronze-ip (no names: every connection to them).
 const TABLE: VhostTableSpec = {
   vhosts: [
-    { name: 'gold', hosts: ['gold.test', '*.gold.test'], addresses: [{ ip: '127.0.0.2' }] },
-    { name: 'bronze', hosts: ['bronze.test'], addresses: [{ ip: '127.0.0.3' }] },
+    { name: 'gold', hosts: ['gold.test', '*.gold.test'] },
+    { name: 'bronze', hosts: ['bronze.test'] },
+    { name: 'gold-ip', addresses: [{ ip: '127.0.0.2' }] },
+    { name: 'bronze-ip', addresses: [{ ip: '127.0.0.3' }] },
   ],
   listeners: [],
   defaultListenerMode: 'name',
@@ -66,8 +69,8 @@ async function startServer(opts: { children: number; mode: 'blocking' | 'nonbloc
       peekBytes: 1024,
       vhostTable: opts.table ?? TABLE,
       groups: GROUPS.map((g) => cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
-      defaultGroup: 2,
-      serverGroup: 3,
+      defaultGroup: 4,
+      serverGroup: 5,
     },
     (ev) => {
       events.push(ev);
@@ -75,7 +78,7 @@ async function startServer(opts: { children: number; mode: 'blocking' | 'nonbloc
       if (ev.kind === 'exit' && ev.pid === r.pid) void reap(native, r.pidfd).then(() => resolveDone());
     },
   );
-  loop.addProcess(r.pid, 3);
+  loop.addProcess(r.pid, 5);
   loop.start();
   const deadline = Date.now() + 15000;
   while (!fs.readFileSync(outFile, 'utf8').includes('ready')) {
@@ -161,24 +164,27 @@ const group = (cg: string) => servedBy(parseCgroupBody(cg.split('\n').map((l) =>
 test.serial('each connection is classified at accept and served from its vhost cgroup; the worker gets the real peer address and flags', async (t) => {
   const srv = await startServer({ children: 3, mode: 'blocking' });
   try {
+    const check = async (ip: string, host: string, want: string) => {
+      const { report, localPort, localIp } = await request(ip, srv.port, get(host));
+      t.is(group(report.cgroup), want, `${ip} ${host}`);
+      t.is(report.request, 'GET / HTTP/1.1');
+      // accept's own address result is the client's: written into the worker by vhqos.
+      t.deepEqual(report.peer, [localIp, localPort]);
+      t.deepEqual(report.getpeername, [localIp, localPort]);
+      t.true(report.cloexec, 'SOCK_CLOEXEC honoured');
+      t.false(report.nonblock);
+      await new Promise((r) => setTimeout(r, 20)); // let the worker park again: affinity is then exact
+    };
     for (let i = 0; i < 3; i++) {
       for (const [ip, host, want] of [
         ['127.0.0.1', 'gold.test', 'gold'],
         ['127.0.0.1', 'bronze.test', 'bronze'],
         ['127.0.0.1', 'www.gold.test', 'gold'],
         ['127.0.0.1', 'nobody.test', '_default'],
-        ['127.0.0.2', 'nobody.test', 'gold'],
-        ['127.0.0.3', 'nobody.test', 'bronze'],
+        ['127.0.0.1', 'bronze.test', 'bronze'],
+        ['127.0.0.1', 'nobody.test', '_default'],
       ] as const) {
-        const { report, localPort, localIp } = await request(ip, srv.port, get(host));
-        t.is(group(report.cgroup), want, `${ip} ${host}`);
-        t.is(report.request, 'GET / HTTP/1.1');
-        // accept's own address result is the client's: written into the worker by vhqos.
-        t.deepEqual(report.peer, [localIp, localPort]);
-        t.deepEqual(report.getpeername, [localIp, localPort]);
-        t.true(report.cloexec, 'SOCK_CLOEXEC honoured');
-        t.false(report.nonblock);
-        await new Promise((r) => setTimeout(r, 20)); // let the worker park again: affinity is then exact
+        await check(ip, host, want);
       }
     }
     const s = srv.loop.stats();
@@ -199,10 +205,18 @@ test.serial('each connection is classified at accept and served from its vhost c
         [0, 'host', 'gold.test'],
         [1, 'host', 'bronze.test'],
         [0, 'host', 'www.gold.test'],
-        [2, 'default', 'nobody.test'],
+        [4, 'default', 'nobody.test'],
       ],
     );
     t.true(srv.handovers.every((h) => h.inode > 0 && h.peer.port > 0));
+    // IP-based vhosts take every connection to their address, whatever its Host.
+    for (const [ip, host, want] of [
+      ['127.0.0.2', 'nobody.test', 'gold-ip'],
+      ['127.0.0.3', 'bronze.test', 'bronze-ip'],
+      ['127.0.0.2', 'gold.test', 'gold-ip'],
+    ] as const) {
+      await check(ip, host, want);
+    }
     // Only accept is trapped: no read, fork or exec ever reached the loop.
     t.false(srv.events.some((e) => e.kind === 'read' || e.kind === 'fork' || e.kind === 'exec'));
   } finally {
@@ -248,8 +262,8 @@ test.serial('first bytes that never come: classified by address after firstByteT
   const srv = await startServer({ children: 2, mode: 'blocking', firstByteTimeoutMs: 300 });
   try {
     const r = await request('127.0.0.2', srv.port, [{ data: 'GET / HTTP/1.1\r\nHost: bronze.test\r\n\r\n', delayMs: 800 }]);
-    // Handed over unclassified by name after 300 ms: by address, 127.0.0.2 is gold.
-    t.is(group(r.report.cgroup), 'gold');
+    // Handed over unclassified by name after 300 ms: by address, 127.0.0.2 is gold-ip.
+    t.is(group(r.report.cgroup), 'gold-ip');
     t.is(srv.loop.stats().accept!.heldTimeouts, 1);
   } finally {
     await srv.stop();

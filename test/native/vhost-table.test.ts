@@ -4,6 +4,7 @@
 // addresses. Any difference in kind, host, vhost, by, detail or incomplete fails.
 import test, { type ExecutionContext } from 'ava';
 import { createClassifier, needsMoreBytes } from '../../src/classify/classifier';
+import { parseH2Authority } from '../../src/classify/h2-authority';
 import { parseHttpHost } from '../../src/classify/http-host';
 import { parseTlsSni } from '../../src/classify/tls-sni';
 import { parseConfig } from '../../src/config/load';
@@ -12,6 +13,7 @@ import type { Classification, ConnectionFacts, VhqosConfig } from '../../src/typ
 import {
   CLASSIFIER_CASES,
   EXAMPLE_CONFIG,
+  H2_CASES,
   HTTP_CASES,
   HTTP_LINEAR_INPUTS,
   NEEDS_MORE_CASES,
@@ -21,23 +23,26 @@ import {
   bigTlsInput,
   config,
   facts,
+  hpackBomb,
   httpRequest,
   label,
   randomNameClaims,
   tlsNotTlsCases,
 } from '../helpers/classify-cases';
-import { captureClientHello, captureHttpRequest, mutate, prng, randomBytes, splitRecords } from '../unit/classify-captures';
+import { captureClientHello, captureH2Request, captureHttpRequest, mutate, prng, randomBytes, splitRecords } from '../unit/classify-captures';
 
 const native = loadNative();
 const enc = (s: string) => Buffer.from(s, 'latin1');
 
 /** Both parsers give the same answer natively and in TypeScript. */
-function sameParse(t: ExecutionContext, bytes: Uint8Array, what: string): { tls: string; http: string } {
+function sameParse(t: ExecutionContext, bytes: Uint8Array, what: string): { tls: string; http: string; h2: string } {
   const tls = native.parseTlsSni(bytes);
   const http = native.parseHttpHost(bytes);
+  const h2 = native.parseH2Authority(bytes);
   t.deepEqual(tls, parseTlsSni(bytes), `parseTlsSni ${what}`);
   t.deepEqual(http, parseHttpHost(bytes), `parseHttpHost ${what}`);
-  return { tls: tls.kind, http: http.kind };
+  t.deepEqual(h2, parseH2Authority(bytes), `parseH2Authority ${what}`);
+  return { tls: tls.kind, http: http.kind, h2: h2.kind };
 }
 
 /** A native table and the TS classifier of the same config. */
@@ -49,12 +54,14 @@ interface Pair {
 
 function pair(cfg: VhqosConfig, extra: Partial<VhostTableSpec> = {}): Pair {
   const table = new native.VhostTable({ vhosts: cfg.vhosts, peekBytes: cfg.options.peekBytes, ...extra });
-  const byName = createClassifier(cfg);
-  // Address only: the same config without host names.
-  const byAddress = createClassifier({ ...cfg, vhosts: cfg.vhosts.map((v) => ({ ...v, hosts: [] })) });
+  const classify = createClassifier(cfg);
+  // Address only: no name is looked for, as if no bytes had come.
   return {
     table,
-    expect: (f, useNames = true) => ({ ...(useNames ? byName : byAddress)(f), incomplete: needsMoreBytes(f.firstBytes, cfg.options.peekBytes) }),
+    expect: (f, useNames = true) => ({
+      ...classify(useNames ? f : { ...f, firstBytes: new Uint8Array(0) }),
+      incomplete: needsMoreBytes(f.firstBytes, cfg.options.peekBytes),
+    }),
   };
 }
 
@@ -81,6 +88,13 @@ vhosts:
     addresses: ["[fe80::1]:80", "2001:db8:0:0:1:0:0:1", "[::ffff:10.0.0.8]:443"]
   byaddr:
     addresses: ["127.0.0.9", "0.0.0.1:80"]
+  shared:
+    hosts: [shared.test, "*.b.gold.test"]
+    addresses: ["127.0.0.2", "[2001:db8::10]:443", "10.0.0.8", "[fe80::1]:80"]
+  lead:
+    addresses: ["127.0.0.2:8080", "2001:db8::10"]
+  anywhere:
+    hosts: [anywhere.test, "*.anywhere.test"]
 `);
 
 // ---- the unit tests' cases ---------------------------------------------------
@@ -104,6 +118,20 @@ test('HTTP: megabyte inputs agree and stay linear', (t) => {
     t.true(ms < 1000, `${ms} ms for ${b.length} bytes`);
     sameParse(t, b, label(s));
   }
+});
+
+test('h2c cases: native and TS both give the expected answer, at every truncation', (t) => {
+  for (const [topic, cases] of Object.entries(H2_CASES)) {
+    for (const [bytes, expected] of cases) {
+      t.deepEqual(native.parseH2Authority(bytes), expected, `${topic} ${label(bytes)}`);
+      for (let n = 0; n <= bytes.length; n += n < 200 ? 1 : 97) sameParse(t, bytes.subarray(0, n), `${topic} prefix ${n} of ${label(bytes)}`);
+    }
+  }
+  const bomb = hpackBomb();
+  const start = process.hrtime.bigint();
+  t.deepEqual(native.parseH2Authority(bomb), { kind: 'host', host: 'bomb.test' });
+  t.true(Number(process.hrtime.bigint() - start) / 1e6 < 200);
+  sameParse(t, bomb, 'HPACK bomb');
 });
 
 test('TLS cases: native and TS both give the expected answer', (t) => {
@@ -143,7 +171,7 @@ test('Uint8Array views with an offset are read within their bounds', async (t) =
   t.deepEqual(native.parseHttpHost(req.subarray(4)), { kind: 'host', host: 'view.test' });
   const p = pair(example);
   const f = facts(view, '127.0.0.2', 80);
-  t.deepEqual(sameVerdict(t, p, f, true, 'view'), { vhost: 'gold', by: 'address', detail: '127.0.0.2:80', incomplete: true });
+  t.deepEqual(sameVerdict(t, p, f, true, 'view'), { vhost: 'lead', by: 'address', detail: '127.0.0.2:80', incomplete: true });
 });
 
 test('classifier cases: native gives the expected verdicts', (t) => {
@@ -182,6 +210,10 @@ async function captures(): Promise<Capture[]> {
     { what: 'HTTP absolute-form', bytes: await captureHttpRequest({ path: 'http://abs.test:81/p', headers: { Host: 'other.test' } }) },
     { what: 'HTTP Host x.eu.gold.test:8080', bytes: await captureHttpRequest({ headers: { Host: 'x.eu.gold.test:8080' } }) },
     { what: 'HTTP Host [::1]', bytes: await captureHttpRequest({ headers: { Host: '[::1]:8080' } }) },
+    { what: 'h2c :authority gold.test', bytes: await captureH2Request({ ':authority': 'gold.test', 'user-agent': 'x'.repeat(30) }) },
+    { what: 'h2c :authority x.eu.gold.test:8080', bytes: await captureH2Request({ ':authority': 'x.eu.gold.test:8080' }) },
+    { what: 'h2c :authority [::1]', bytes: await captureH2Request({ ':authority': '[::1]' }) },
+    { what: 'h2c :authority unknown.example', bytes: await captureH2Request({ ':authority': 'unknown.example', cookie: 'c'.repeat(200) }) },
   ];
   for (const size of [1, 7, 50, 64, 100, 1000]) out.push({ what: `TLS hello in records of ${size}`, bytes: splitRecords(gold, size) });
   const broken = Buffer.from(splitRecords(gold, 64));
@@ -226,7 +258,7 @@ test('seeded mutations of real bytes agree exactly', async (t) => {
   let inputs = 0;
   const check = (b: Uint8Array, what: string) => {
     const kinds = sameParse(t, b, what);
-    seen.add(`tls:${kinds.tls}`).add(`http:${kinds.http}`);
+    seen.add(`tls:${kinds.tls}`).add(`http:${kinds.http}`).add(`h2:${kinds.h2}`);
     sameVerdict(t, p, facts(b, int(2) ? '127.0.0.2' : '::1', int(2) ? 8080 : 8443), true, what);
     inputs++;
   };
@@ -274,7 +306,11 @@ test('seeded mutations of real bytes agree exactly', async (t) => {
   t.log(`${inputs} inputs`);
   t.true(inputs >= 10000);
   // The inputs reach every answer of both parsers, so the comparison is not vacuous.
-  t.deepEqual([...seen].sort(), ['http:host', 'http:incomplete', 'http:no-host', 'http:not-http', 'tls:incomplete', 'tls:no-sni', 'tls:not-tls', 'tls:sni']);
+  t.deepEqual([...seen].sort(), [
+    'h2:host', 'h2:incomplete', 'h2:no-host', 'h2:not-h2',
+    'http:host', 'http:incomplete', 'http:no-host', 'http:not-http',
+    'tls:incomplete', 'tls:no-sni', 'tls:not-tls', 'tls:sni',
+  ]);
 });
 
 test('Host values near the length caps and odd IPv6 literals agree', (t) => {
@@ -333,7 +369,7 @@ test('verdicts agree on names × local addresses × ports × useNames', async (t
   const p = pair(wide);
   const hello = await captureClientHello({ servername: 'www.gold.test' });
   const bytes: [string, Uint8Array][] = [
-    ...['gold.test', 'GOLD.test.:80', 'x.eu.gold.test', 'eu.gold.test', 'a.gold.test', 'b.a.gold.test', 'other.test', 'test', 'nowhere.example', '127.0.0.5', '[::ffff:127.0.0.5]', '[::1]', '127.0.0.2'].map(
+    ...['gold.test', 'GOLD.test.:80', 'x.eu.gold.test', 'eu.gold.test', 'a.gold.test', 'b.a.gold.test', 'x.b.gold.test', 'shared.test', 'anywhere.test', 'q.anywhere.test', 'other.test', 'test', 'nowhere.example', '127.0.0.5', '[::ffff:127.0.0.5]', '[::1]', '127.0.0.2'].map(
       (h): [string, Uint8Array] => [`Host ${h}`, httpRequest(h)],
     ),
     ['SNI www.gold.test', hello],

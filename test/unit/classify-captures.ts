@@ -1,8 +1,10 @@
 // Test helpers for the classifier tests: real first bytes produced by node's
 // own TLS and HTTP clients, captured by a plain TCP server, and a seeded PRNG.
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { parseH2Authority } from '../../src/classify/h2-authority';
 
 /** Run a client against a local TCP server; resolve with the bytes it sent once `enough` says so. */
 export function captureFirstBytes(client: (port: number) => void, enough: (b: Buffer) => boolean): Promise<Buffer> {
@@ -47,6 +49,20 @@ export function captureHttpRequest(options: http.RequestOptions): Promise<Buffer
       req.end();
     },
     (b) => b.includes('\r\n\r\n'),
+  );
+}
+
+/** What node's HTTP/2 client sends for one request with these headers (cleartext, prior knowledge). */
+export function captureH2Request(headers: http2.OutgoingHttpHeaders): Promise<Buffer> {
+  return captureFirstBytes(
+    (port) => {
+      const c = http2.connect(`http://127.0.0.1:${port}`);
+      c.on('error', () => {});
+      const r = c.request({ ':path': '/x', ...headers });
+      r.on('error', () => {});
+      r.end();
+    },
+    (b) => parseH2Authority(b).kind !== 'incomplete',
   );
 }
 

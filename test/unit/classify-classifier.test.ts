@@ -19,20 +19,22 @@ test('HTTP Host: exact names, wildcards, the longest wildcard, exact beats wildc
   for (const [f, expected, why] of CLASSIFIER_CASES.names) t.deepEqual(classify(f), expected, why);
 });
 
-test('a name beats the address; an unknown name falls back to address, then default', (t) => {
-  for (const [f, expected, why] of CLASSIFIER_CASES.fallback) t.deepEqual(classify(f), expected, why);
+test("candidates by address (Apache's rule): names pick only among them, else the one without names, else default", (t) => {
+  for (const [f, expected, why] of CLASSIFIER_CASES.candidates) t.deepEqual(classify(f), expected, why);
 });
 
 test('address: ip+port beats ip-only; IPv6 and IPv4-mapped forms', (t) => {
   for (const [f, expected, why] of CLASSIFIER_CASES.addresses) t.deepEqual(classify(f), expected, why);
 });
 
-test('TLS: SNI decides; no SNI or a partial hello falls back to the address', async (t) => {
+test('TLS: SNI decides among the candidates; no SNI or a partial hello: the one without names', async (t) => {
   const withSni = await captureClientHello({ servername: 'www.gold.test' });
   const without = await captureClientHello({});
-  t.deepEqual(classify(facts(withSni, '127.0.0.2', 8080)), { vhost: 'gold', by: 'sni', detail: 'www.gold.test' });
-  t.deepEqual(classify(facts(without, '127.0.0.2', 8080)), { vhost: 'silver', by: 'address', detail: '127.0.0.2:8080' });
-  t.deepEqual(classify(facts(withSni.subarray(0, 20), '127.0.0.2', 8080)), { vhost: 'silver', by: 'address', detail: '127.0.0.2:8080' });
+  t.deepEqual(classify(facts(withSni)), { vhost: 'gold', by: 'sni', detail: 'www.gold.test' });
+  t.deepEqual(classify(facts(withSni, '127.0.0.2')), { vhost: 'lead', by: 'address', detail: '127.0.0.2:80' });
+  t.deepEqual(classify(facts(await captureClientHello({ servername: 'a.plat.test' }), '127.0.0.2')), { vhost: 'platinum', by: 'sni', detail: 'a.plat.test' });
+  t.deepEqual(classify(facts(without, '127.0.0.2')), { vhost: 'lead', by: 'address', detail: '127.0.0.2:80' });
+  t.deepEqual(classify(facts(withSni.subarray(0, 20), '127.0.0.2')), { vhost: 'lead', by: 'address', detail: '127.0.0.2:80' });
   const unknown = await captureClientHello({ servername: 'unknown.example' });
   t.deepEqual(classify(facts(unknown)), { vhost: null, by: 'default', detail: 'unknown.example' });
 });
@@ -40,7 +42,7 @@ test('TLS: SNI decides; no SNI or a partial hello falls back to the address', as
 test('real HTTP request bytes through the classifier', async (t) => {
   const bytes = await captureHttpRequest({ headers: { Host: 'x.eu.gold.test:8080' } });
   t.deepEqual(classify(facts(bytes)), { vhost: 'silver', by: 'host', detail: 'x.eu.gold.test' });
-  t.deepEqual(classify(facts(bytes.subarray(0, 10), '127.0.0.2')), { vhost: 'gold', by: 'address', detail: '127.0.0.2:80' });
+  t.deepEqual(classify(facts(bytes.subarray(0, 10), '127.0.0.2')), { vhost: 'lead', by: 'address', detail: '127.0.0.2:80' });
 });
 
 test('without any host names the bytes are not even looked at', (t) => {
@@ -91,7 +93,7 @@ test('garbage bytes never throw', (t) => {
   for (let i = 0; i < 2000; i++) {
     const b = randomBytes(rand, Math.floor(rand() * 300));
     if (i % 2) b[0] = 22;
-    const r = classify(facts(b, '127.0.0.2', 8080));
-    t.true(r.vhost === 'silver' || (r.by !== 'address' && r.by !== 'default'), JSON.stringify(r));
+    const r = classify(facts(b, '127.0.0.2', 80));
+    t.true(r.vhost === 'lead' || r.vhost === 'platinum', JSON.stringify(r));
   }
 });

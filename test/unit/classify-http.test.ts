@@ -59,7 +59,7 @@ test('Host field: IPv6 and IPv4 literals', (t) => checkCases(t, HTTP_CASES.liter
 
 test('Host field among others, after big headers, first of duplicates wins', (t) => checkCases(t, HTTP_CASES.amongOthers));
 
-test('absolute-form target wins over Host; falls back to Host when unusable', (t) => checkCases(t, HTTP_CASES.absoluteForm));
+test('absolute-form: an http:// target wins over Host (unusable: no name); other schemes leave it to Host', (t) => checkCases(t, HTTP_CASES.absoluteForm));
 
 test('folded Host field (obs-fold) is joined', (t) => checkCases(t, HTTP_CASES.folded));
 

@@ -8,8 +8,10 @@ import type { LoopEvent } from '../../src/native';
 
 const config = parseConfig(`
 vhosts:
-  gold: { hosts: [gold.test], addresses: ["127.0.0.2"] }
+  gold: { hosts: [gold.test] }
   bronze: { hosts: [bronze.test] }
+  iron: { addresses: ["127.0.0.2"] }
+  steel: { hosts: [steel.test], addresses: ["127.0.0.2"] }
 `);
 
 function harness(over: Partial<SupervisorDeps> = {}) {
@@ -64,12 +66,13 @@ test('a Host header puts the process in its vhost and the fd goes quiet', (t) =>
   t.is(h.sup.counters.get('gold')?.connections, 1);
 });
 
-test('name beats address; an unknown name falls back to the address, then to the default group', (t) => {
+test('the local address makes the candidates; a name picks among them, else the one without names, else the default group', (t) => {
   const h = harness();
   h.sup.handle(read(10, 5, 1, 'GET / HTTP/1.1\r\nHost: bronze.test\r\n\r\n', { ip: '::ffff:127.0.0.2' }));
-  h.sup.handle(read(11, 5, 2, 'GET / HTTP/1.1\r\nHost: nobody.test\r\n\r\n', { ip: '::ffff:127.0.0.2' }));
+  h.sup.handle(read(11, 5, 2, 'GET / HTTP/1.1\r\nHost: steel.test\r\n\r\n', { ip: '::ffff:127.0.0.2' }));
   h.sup.handle(read(12, 5, 3, 'GET / HTTP/1.1\r\nHost: nobody.test\r\n\r\n', { ip: '127.0.0.9' }));
-  t.deepEqual(h.moves.map((m) => m.group), ['bronze', 'gold', DEFAULT_GROUP]);
+  h.sup.handle(read(13, 5, 4, 'GET / HTTP/1.1\r\nHost: steel.test\r\n\r\n', { ip: '127.0.0.9' }));
+  t.deepEqual(h.moves.map((m) => m.group), ['iron', 'steel', DEFAULT_GROUP, DEFAULT_GROUP]);
 });
 
 test('no second move for a process already in the group; a new connection for another vhost moves it', (t) => {
@@ -99,18 +102,18 @@ test('fork-after-accept: the connection held at fork is recorded, and the child 
   h.sup.handle({ kind: 'process', needsVerdict: false, pid: 10, tid: 10, ppid: 1 });
   h.sup.handle({ kind: 'fork', needsVerdict: true, id: 500n, pid: 10, tid: 10, accepts: 1 });
   t.deepEqual(h.answers, [{ id: 500n, quiet: false }]);
-  t.is(h.sup.tables.channel(77)?.vhost, 'gold');
+  t.is(h.sup.tables.channel(77)?.vhost, 'iron');
   t.is(h.sup.tables.channel(77)?.pid, 10);
   t.is(h.sup.tables.process(10)?.accepts, 1);
   h.sup.handle({ kind: 'process', needsVerdict: false, pid: 11, tid: 11, ppid: 10 });
   h.sup.handle({ kind: 'dup', needsVerdict: false, pid: 11, fd: 4, newFd: 0, syscall: 'dup2' });
   h.sup.handle({ kind: 'exec', needsVerdict: false, pid: 11, tid: 11 });
-  // The request names another vhost than the address: the name wins.
-  h.sup.handle(read(11, 0, 77, 'GET / HTTP/1.0\r\nHost: bronze.test\r\n\r\n', { ip: '::ffff:127.0.0.2' }));
-  t.deepEqual(h.moves, [{ pid: 11, group: 'bronze' }]);
+  // The request names a vhost of that address: the name wins over the one without names.
+  h.sup.handle(read(11, 0, 77, 'GET / HTTP/1.0\r\nHost: steel.test\r\n\r\n', { ip: '::ffff:127.0.0.2' }));
+  t.deepEqual(h.moves, [{ pid: 11, group: 'steel' }]);
   t.is(h.sup.tables.channel(77)?.pid, 10, 'the acceptor stays recorded');
-  t.is(h.sup.counters.get('bronze')?.connections, 1);
-  t.is(h.sup.counters.get('gold'), undefined, 'the provisional address match is not counted');
+  t.is(h.sup.counters.get('steel')?.connections, 1);
+  t.is(h.sup.counters.get('iron'), undefined, 'the provisional address match is not counted');
   const snap = h.sup.tables.snapshot();
   t.deepEqual(snap.children, [{ parent: 10, children: [11] }]);
 });
@@ -198,4 +201,22 @@ test('classifyEach request (read mode): a move the loop made for a later request
   // A group index the policy does not know is ignored, not thrown on.
   h.sup.handle({ kind: 'requests', needsVerdict: false, items: [{ pid: 10, group: 99, vhost: -1, by: 'default', local: { ip: '', port: 0 }, peer: { ip: '', port: 0 }, inode: 3, moved: true, heldMs: 0 }] });
   t.is(h.sup.tables.process(10)?.group, 'gold');
+});
+
+test("the server's own connection (Apache's dummy request, confirmed natively) is charged to _server; other bytes never ask", (t) => {
+  const asked: number[][] = [];
+  const h = harness({ ownConnection: (_l, _p, _b, pids) => (asked.push(pids), true) });
+  h.sup.adoptRoot(1, '_server');
+  const dummy = 'OPTIONS * HTTP/1.0\r\nUser-Agent: Apache (internal dummy connection)\r\n\r\n';
+  const ev = read(10, 5, 1, dummy, { ip: '127.0.0.2' }) as Extract<LoopEvent, { kind: 'read' }>;
+  h.sup.handle({ ...ev, socket: { ...ev.socket, peer: { ip: '127.0.0.1', port: 40000 } } });
+  t.deepEqual(h.moves, [{ pid: 10, group: '_server' }]);
+  t.deepEqual(h.answers.map((a) => a.group), ['_server']);
+  t.deepEqual(asked, [[1]], 'asked with the processes that never served a tenant');
+  h.sup.handle(read(11, 5, 2, 'GET / HTTP/1.1\r\nHost: gold.test\r\n\r\n'));
+  t.is(asked.length, 1);
+  // Not confirmed: classified like any request (127.0.0.2: iron, the vhost without names).
+  const no = harness({ ownConnection: () => false });
+  no.sup.handle({ ...ev, id: 999n, socket: { ...ev.socket, peer: { ip: '127.0.0.1', port: 40001 } } });
+  t.deepEqual(no.moves, [{ pid: 10, group: 'iron' }]);
 });
