@@ -722,13 +722,17 @@ void Acceptor::handed(const Call& call, Conn& c, bool moved, int64_t done_us, in
     // held ones wait for their client, not for vhqos.
     if (!c.was_held) (moved ? lat_moved_ : lat_).record(static_cast<uint64_t>(std::max<int64_t>(0, done_us - c.accepted_us)));
   }
-  if (batch_.empty()) batch_since_ms_ = now_ms();
+  bool first = batch_.empty();
+  if (first) batch_since_ms_ = now_ms();
   if (batch_.size() >= kBatchMax) {  // keep the most recent
     batch_.erase(batch_.begin());
     std::lock_guard<std::mutex> g(stats_mu_);
     stats_.unreported++;
   }
   batch_.push_back(std::move(h));
+  // A worker filled an empty batch while the loop may sleep without a
+  // deadline: wake it, so it flushes within kBatchMs (not at the next event).
+  if (first) host_->wake();
 }
 
 void Acceptor::flush_batch() {
