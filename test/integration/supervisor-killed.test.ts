@@ -63,6 +63,8 @@ test.serial('[accept] after a SIGKILL of vhqos, the parked server processes are 
     const leftover = CgroupManager.create({ instance, onExisting: 'adopt' });
     leftover.setup([]);
     leftover.teardown('home');
+    // A killed vhqos leaves its status socket and claim behind (status skips them; tidy up anyway).
+    for (const f of ['sock', 'pid', 'keeper']) fs.rmSync(`/run/vhqos/${instance}.${f}`, { force: true });
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -98,6 +100,8 @@ test.serial('[read] after a SIGKILL of vhqos, a first read it held for its bytes
     const leftover = CgroupManager.create({ instance, onExisting: 'adopt' });
     leftover.setup([]);
     leftover.teardown('home');
+    // A killed vhqos leaves its status socket and claim behind (status skips them; tidy up anyway).
+    for (const f of ['sock', 'pid', 'keeper']) fs.rmSync(`/run/vhqos/${instance}.${f}`, { force: true });
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
