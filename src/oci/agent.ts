@@ -186,6 +186,22 @@ export class Agent {
     if (this.opts.readopt !== false) this.readopt();
   }
 
+  /** Lists a supervised tree until it is gone (its cgroups and status removed). */
+  private track(info: Omit<Entry, 'since' | 'tree' | 'finished' | 'done'>, tree: SupervisedTree, log: AgentLogger): void {
+    const entry: Entry = { ...info, since: new Date().toISOString(), tree, finished: false, done: Promise.resolve() };
+    entry.done = tree
+      .wait()
+      .then(
+        () => log.info({ instance: info.instance }, 'container process tree gone: cgroups and status removed'),
+        (err) => log.error({ err, instance: info.instance }, 'cleanup failed'),
+      )
+      .finally(() => {
+        entry.finished = true;
+        if (this.entries.get(info.instance) === entry) this.entries.delete(info.instance);
+      });
+    this.entries.set(info.instance, entry);
+  }
+
   /**
    * Containers an earlier agent supervised and that still run (their keeper
    * answers for them meanwhile): taken back, each under its old instance name.
@@ -219,27 +235,19 @@ export class Agent {
           native: this.native,
           claimMeta: { agentContainer: meta.agentContainer, role: meta.role ?? 'create', cgroupParent: meta.cgroupParent ?? '' },
         });
-        const entry: Entry = {
-          id: meta.agentContainer,
-          instance,
-          role: (meta.role as Entry['role']) ?? 'create',
-          pid: back.rootPid,
-          config: meta.config,
-          cgroupParent: meta.cgroupParent ?? '',
-          statusSocket: statusSocket || null,
-          since: new Date().toISOString(),
+        this.track(
+          {
+            id: meta.agentContainer,
+            instance,
+            role: (meta.role as Entry['role']) ?? 'create',
+            pid: back.rootPid,
+            config: meta.config,
+            cgroupParent: meta.cgroupParent ?? '',
+            statusSocket: statusSocket || null,
+          },
           tree,
-          finished: false,
-          done: Promise.resolve(),
-        };
-        entry.done = tree.wait().then(
-          () => log.info({ instance }, 'container process tree gone: cgroups and status removed'),
-          (err) => log.error({ err, instance }, 'cleanup failed'),
-        ).finally(() => {
-          entry.finished = true;
-          if (this.entries.get(instance) === entry) this.entries.delete(instance);
-        });
-        this.entries.set(instance, entry);
+          log,
+        );
         this.counters.supervised++;
         log.info({ instance, pid: back.rootPid }, 'supervising again a container an earlier agent supervised');
       } catch (e) {
@@ -436,27 +444,7 @@ export class Agent {
         claimMeta: { agentContainer: id, role: msg.role, cgroupParent },
       });
       this.counters.supervised++;
-      const entry: Entry = {
-        id,
-        instance,
-        role: msg.role,
-        pid: msg.pid,
-        config: configFile,
-        cgroupParent,
-        statusSocket: statusSocket || null,
-        since: new Date().toISOString(),
-        tree,
-        finished: false,
-        done: Promise.resolve(),
-      };
-      entry.done = tree.wait().then(
-        () => log.info({ instance }, 'container process tree gone: cgroups and status removed'),
-        (err) => log.error({ err, instance }, 'cleanup failed'),
-      ).finally(() => {
-        entry.finished = true;
-        if (this.entries.get(instance) === entry) this.entries.delete(instance);
-      });
-      this.entries.set(instance, entry);
+      this.track({ id, instance, role: msg.role, pid: msg.pid, config: configFile, cgroupParent, statusSocket: statusSocket || null }, tree, log);
       log.info({ instance, cgroupParent, config: configFile, runtimeVersion: msg.ociVersion }, msg.role === 'create' ? 'supervising container' : 'supervising exec in container');
     } catch (e) {
       this.counters.rejected++;

@@ -21,20 +21,25 @@ const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let seq = 0;
 
-async function underVhqos(site: ApacheSite, yaml: string): Promise<SupervisedRun> {
+/** The server under vhqos with `yaml`; resolves once `ready` (default: the Apache site answers). */
+async function underVhqos(
+  site: { argv: string[]; env?: NodeJS.ProcessEnv },
+  yaml: string,
+  o: { logger?: Logger; ready?: () => Promise<void> } = {},
+): Promise<SupervisedRun> {
   const devnull = fs.openSync('/dev/null', 'w');
   const run = new SupervisedRun({
     config: parseConfig(yaml),
     command: site.argv,
     env: site.env,
-    logger: quiet,
+    logger: o.logger ?? quiet,
     instance: `slots-${process.pid}-${seq++}`,
     stdio: [null, devnull, devnull],
     statusSocket: false,
     drainMs: 500,
   });
   fs.closeSync(devnull);
-  await waitForSite(site);
+  await (o.ready ?? (() => waitForSite(site as ApacheSite)))();
   return run;
 }
 
@@ -162,20 +167,10 @@ test.serial("pids.max: idle server children left in a tenant's cgroup do not use
 test.serial('connections.max with a fork-after-accept server (tcpserver): the slot is held until the child that serves the connection exits', async (t) => {
   const port = await pickPort(['127.0.0.1'], 19750, 19799);
   const srv = await makeInetdServer({ kind: 'tcpserver', ip: '127.0.0.1', port });
-  const devnull = fs.openSync('/dev/null', 'w');
-  const run = new SupervisedRun({
-    config: parseConfig(`vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { hosts: [bronze.test], connections: { max: 1, queueTimeoutMs: 10000 } }\n`),
-    command: srv.argv,
-    env: srv.env,
-    logger: quiet,
-    instance: `slots-${process.pid}-${seq++}`,
-    stdio: [null, devnull, devnull],
-    statusSocket: false,
-    drainMs: 500,
+  const run = await underVhqos(srv, `vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { hosts: [bronze.test], connections: { max: 1, queueTimeoutMs: 10000 } }\n`, {
+    ready: () => waitForPort('127.0.0.1', port, 10000),
   });
-  fs.closeSync(devnull);
   try {
-    await waitForPort('127.0.0.1', port, 10000);
     const get = (host: string, path: string) => httpGet({ ip: '127.0.0.1', port, host, path, timeoutMs: 30000 });
     // tcpserver is back in accept at once; its child holds the connection for 1.5 s.
     const first = get('bronze.test', '/sleep?ms=1500');
@@ -202,20 +197,8 @@ test.serial('connections.reserve larger than the server pool: a warning says so'
   const site = await makeApacheSite({ port, addressVhosts: [], ...fixedPool(2) });
   const warnings: string[] = [];
   const logger: Logger = { ...quiet, warn: (_o: unknown, msg?: string) => void warnings.push(String(msg)) };
-  const devnull = fs.openSync('/dev/null', 'w');
-  const run = new SupervisedRun({
-    config: parseConfig(`vhosts:\n  gold: { hosts: [gold.test], connections: { reserve: 2 } }\n  bronze: { hosts: [bronze.test] }\n`),
-    command: site.argv,
-    env: site.env,
-    logger,
-    instance: `slots-${process.pid}-${seq++}`,
-    stdio: [null, devnull, devnull],
-    statusSocket: false,
-    drainMs: 500,
-  });
-  fs.closeSync(devnull);
+  const run = await underVhqos(site, `vhosts:\n  gold: { hosts: [gold.test], connections: { reserve: 2 } }\n  bronze: { hosts: [bronze.test] }\n`, { logger });
   try {
-    await waitForSite(site);
     for (let i = 0; i < 60 && !warnings.some((w) => /reserve/.test(w)); i++) await sleep(100);
     t.true(warnings.some((w) => /connections.reserve adds up to 2 but the server has only 2 processes/.test(w)), warnings.join('\n'));
   } finally {
