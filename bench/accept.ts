@@ -21,11 +21,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { makeApacheSite, pickPort, startApacheBare, waitForSite, type ApacheSite } from '../test/helpers/apache';
+import { pickPort, type ApacheSite } from '../test/helpers/site';
 import { makeBannerServer, timeToBanner } from '../test/helpers/banner';
 import { startBare, waitForPort } from '../test/helpers/proc';
 import type { AcceptStats } from '../src/native';
-import { busyPct, capture, fmt, goal, header, loadAvg, median, onCleanup, printTable, runMain, sleep, startVhqos, systemCpu, threadCpuMs, vhqosStatus, numArg } from './lib';
+import { benchSite, busyPct, capture, fmt, goal, header, loadAvg, median, onCleanup, printTable, runMain, sleep, startBareSite, startVhqos, startVhqosSite, systemCpu, threadCpuMs, vhqosStatus } from './lib';
+import { listArg, numArg } from './args';
 
 type Variant = 'bare' | 'accept' | 'read' | 'each';
 type Mode = 'close' | 'keep-alive';
@@ -37,16 +38,6 @@ const OPTIONS: Record<Exclude<Variant, 'bare'>, string> = {
   each: 'classifyAt: accept, classifyEach: request',
 };
 
-/** A comma list from `--NAME a,b` or BENCH_NAME, each one of `all`; default all. */
-function listArg<T extends string>(name: string, all: T[]): T[] {
-  const i = process.argv.indexOf(`--${name}`);
-  const raw = i >= 0 ? process.argv[i + 1] : process.env[`BENCH_${name.toUpperCase()}`];
-  if (raw === undefined) return all;
-  const got = raw.split(',').map((x) => x.trim()) as T[];
-  const bad = got.filter((x) => !all.includes(x));
-  if (bad.length || !got.length) throw new Error(`--${name}: expected a comma list of ${all.join(', ')}`);
-  return all.filter((x) => got.includes(x));
-}
 
 interface Sample {
   variant: Variant;
@@ -91,9 +82,9 @@ async function wrk(port: number, seconds: number, close: boolean, script: string
   };
 }
 
-async function site(port: number): Promise<ApacheSite> {
-  const s = await makeApacheSite({
-    port,
+/** The site every variant serves, on the first free port from `lo`. */
+async function site(lo: number): Promise<ApacheSite> {
+  const s = await benchSite(lo, {
     addressVhosts: [],
     keepAlive: true,
     startServers: 16,
@@ -104,7 +95,6 @@ async function site(port: number): Promise<ApacheSite> {
   // A 1 KiB static page for both vhosts.
   const pages = (fs.readdirSync(s.dir, { recursive: true }) as string[]).filter((f) => path.basename(f) === 'index.html');
   for (const f of pages) fs.writeFileSync(path.join(s.dir, f), `${'x'.repeat(1023)}\n`);
-  onCleanup(() => s.stop());
   return s;
 }
 
@@ -123,23 +113,13 @@ async function main(): Promise<void> {
   fs.writeFileSync(script, LUA);
 
   const sites = {} as Record<Variant, ApacheSite>;
-  for (const [i, v] of variants.entries()) sites[v] = await site(await pickPort(['127.0.0.1'], 18000 + i * 300, 18299 + i * 300));
-  const bare = await startApacheBare(sites.bare);
-  onCleanup(async () => {
-    await bare.stop();
-  });
+  for (const [i, v] of variants.entries()) sites[v] = await site(18000 + i * 300);
+  await startBareSite(sites.bare);
   const vh: Partial<Record<Variant, ReturnType<typeof startVhqos>>> = {};
   for (const v of supervised) {
     const config = path.join(tmp, `${v}.yaml`);
     fs.writeFileSync(config, `vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { hosts: [bronze.test] }\noptions: { ${OPTIONS[v]} }\n`);
-    const p = startVhqos({ config, instance: `bench-accept-${v}-${process.pid}`, argv: sites[v].argv, env: sites[v].env });
-    vh[v] = p;
-    await Promise.race([
-      waitForSite(sites[v], 20000),
-      p.exited.then((e) => {
-        throw new Error(`vhqos (${v}) exited early (${e.code ?? e.signal}): ${p.output()}`);
-      }),
-    ]);
+    vh[v] = await startVhqosSite(sites[v], { config, instance: `bench-accept-${v}-${process.pid}`, label: v });
   }
   console.log(`ports: ${variants.map((v) => `${v} ${sites[v].ports.http}`).join(', ')}; load average ${loadAvg()}`);
   for (const v of variants) await wrk(sites[v].ports.http, 2, true, script); // warm-up

@@ -24,11 +24,8 @@
 //            the top of the cpu hierarchy: the scheduling position the vhqos
 //            tree has (one weight-1024 entity beside wrk and everything else
 //            in the root cgroup) without the seccomp filter.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { makeApacheSite, pickPort, startApacheBare, waitForSite, type ApacheSite } from '../test/helpers/apache';
 import { startBare } from '../test/helpers/proc';
+import type { ApacheSite } from '../test/helpers/site';
 import {
   busyPct,
   capture,
@@ -45,12 +42,16 @@ import {
   printTable,
   runMain,
   sleep,
-  startVhqos,
+  startVhqosSite,
+  benchConfig,
+  benchSite,
+  startBareSite,
   systemCpu,
   threadCpuMs,
   vhqosStatus,
   type LoopStats,
-  type VhqosProcess, numArg } from './lib';
+  type VhqosProcess } from './lib';
+import { flag, numArg } from './args';
 
 interface WrkResult {
   rps: number;
@@ -94,9 +95,9 @@ interface Sample {
   loop?: LoopStats;
 }
 
-async function site(port: number): Promise<ApacheSite> {
-  const s = await makeApacheSite({
-    port,
+/** The site every variant serves, on the first free port from `lo`. */
+function site(lo: number): Promise<ApacheSite> {
+  return benchSite(lo, {
     addressVhosts: [],
     keepAlive: true, // KeepAlive On: wrk's "Connection: close" runs still get one request per connection
     startServers: 16,
@@ -104,17 +105,15 @@ async function site(port: number): Promise<ApacheSite> {
     maxSpareServers: 32,
     maxRequestWorkers: 32,
   });
-  onCleanup(() => s.stop());
-  return s;
 }
 
 async function main(): Promise<void> {
   const rounds = numArg('rounds', 2);
   const seconds = numArg('duration', 10);
-  const withCg = process.argv.includes('--cg');
-  const withX = process.argv.includes('--x');
-  const withRt = process.argv.includes('--rt');
-  const withGp = process.argv.includes('--gp');
+  const withCg = flag('cg');
+  const withX = flag('x');
+  const withRt = flag('rt');
+  const withGp = flag('gp');
   const variants: Variant[] = [
     'bare',
     'vhqos',
@@ -126,21 +125,15 @@ async function main(): Promise<void> {
   const modes: Mode[] = ['close', 'keep-alive'];
   await header(`apache: prefork static page, wrk -t2 -c16 -d${seconds}s, Host: gold.test, ${variants.join(' / ')} (${rounds} rounds)`);
 
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-bench-apache-'));
-  onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
-  const config = path.join(tmp, 'site.yaml');
-  fs.writeFileSync(config, ['vhosts:', '  gold:', '    hosts: [gold.test]', '  bronze:', '    hosts: [bronze.test]', ''].join('\n'));
+  const config = benchConfig(['vhosts:', '  gold:', '    hosts: [gold.test]', '  bronze:', '    hosts: [bronze.test]', ''].join('\n'));
 
   // One site per server (vhqos and vhqos-x share the vhqos server).
   const servers = ['bare', 'vhqos', ...(withCg ? ['bare-cg'] : [])] as const;
   const sites = {} as Record<string, ApacheSite>;
-  for (const [i, v] of servers.entries()) sites[v] = await site(await pickPort(['127.0.0.1'], 18000 + i * 300, 18299 + i * 300));
+  for (const [i, v] of servers.entries()) sites[v] = await site(18000 + i * 300);
   const portOf = (v: Variant) => sites[v.startsWith('vhqos') ? 'vhqos' : v].ports.http;
 
-  const bare = await startApacheBare(sites.bare);
-  onCleanup(async () => {
-    await bare.stop();
-  });
+  await startBareSite(sites.bare);
   if (withCg) {
     const cg = makeBenchCgroup(`vhqos-bench-cg-${process.pid}`);
     const s = sites['bare-cg'];
@@ -152,13 +145,7 @@ async function main(): Promise<void> {
   }
   const instance = `bench-apache-${process.pid}`;
   const parent = withGp ? `vhqos-bench-${process.pid}` : 'vhqos';
-  const vh: VhqosProcess = startVhqos({ config, instance, argv: sites.vhqos.argv, env: sites.vhqos.env, cgroupParent: parent });
-  await Promise.race([
-    waitForSite(sites.vhqos, 20000),
-    vh.exited.then((e) => {
-      throw new Error(`vhqos exited early (${e.code ?? e.signal}): ${vh.output()}`);
-    }),
-  ]);
+  const vh: VhqosProcess = await startVhqosSite(sites.vhqos, { config, instance, cgroupParent: parent });
   console.log(`ports: ${servers.map((v) => `${v} ${sites[v].ports.http}`).join(', ')}; vhqos pid ${vh.pid}, instance ${instance}`);
 
   // Warm-up: let every site fork its children and fault its pages in.

@@ -54,14 +54,8 @@ import {
   vhqosStatus,
   type LoopStats,
 } from './lib';
+import { numArg } from './args';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const env = process.env[`BENCH_${name.toUpperCase()}`];
-  const v = i >= 0 ? Number(process.argv[i + 1]) : env !== undefined ? Number(env) : def;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name}: expected a positive number`);
-  return v;
-}
 
 function parseUs(out: string, mode: string): number {
   const m = new RegExp(`mode=${mode} us_per_syscall=([0-9.]+)`).exec(out);
@@ -137,8 +131,8 @@ async function runUnderVhqos(opts: { trapLoop: string; n: number; config: string
 }
 
 async function main(): Promise<void> {
-  const rounds = arg('rounds', 3);
-  const n = arg('n', 60000);
+  const rounds = numArg('rounds', 3);
+  const n = numArg('n', 60000);
   const trapLoop = compileC(path.join(REPO, 'bench', 'trap-loop.c'), 'trap-loop');
   if (!fs.existsSync(NOTIF_REF_SRC)) throw new Error(`notif-ref source not found at ${NOTIF_REF_SRC} (set NOTIF_REF_SRC)`);
   const notifRef = compileC(NOTIF_REF_SRC, 'notif-ref');

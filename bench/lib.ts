@@ -7,6 +7,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseMountinfo } from '../src/cgroup/detect';
+import { flag, usage } from './args';
+import type { LoopStats } from '../src/native';
+import { VHQOS_BIN, apacheSiteIn, configFile, startApacheBare, waitForSite, type ApacheSite, type ApacheSiteOptions } from '../test/helpers/site';
+import type { BareServer } from '../test/helpers/proc';
 
 /** Repository root, seen from dist/bench/*.js or bench/*.ts. */
 export const REPO = (() => {
@@ -18,19 +23,11 @@ export const REPO = (() => {
     dir = up;
   }
 })();
-export const VHQOS_CLI = path.join(REPO, 'bin', 'vhqos.js');
+export const VHQOS_CLI = VHQOS_BIN;
 export const NOTIF_REF_SRC = process.env.NOTIF_REF_SRC ?? path.join(REPO, '..', 'shared', 'bench', 'notif-ref.c');
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A positive number from `--NAME N` or the environment's BENCH_NAME, else `def`. */
-export function numArg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const env = process.env[`BENCH_${name.toUpperCase()}`];
-  const v = i >= 0 ? Number(process.argv[i + 1]) : env !== undefined ? Number(env) : def;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name}: expected a positive number`);
-  return v;
-}
 
 
 // ---------------------------------------------------------------- cleanup
@@ -68,8 +65,12 @@ export function runCleanups(): Promise<void> {
   return cleaning;
 }
 
-/** Runs main(), always cleans up, exits 0 unless main threw. */
+/** Runs main(), always cleans up, exits 0 unless main threw; `--help` prints the usage instead. */
 export function runMain(name: string, main: () => Promise<void>): void {
+  if (flag('help')) {
+    console.log(usage());
+    return;
+  }
   let stopping = false;
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
@@ -234,25 +235,13 @@ export function loadAvg(): string {
 
 /** Mount points of the v1 hierarchies and the v2 one, e.g. /sys/fs/cgroup/cpu. */
 export function cgroupMounts(): string[] {
-  const out: string[] = [];
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (!post) continue;
-    const fstype = post.split(' ')[0];
-    if (fstype === 'cgroup' || fstype === 'cgroup2') out.push(pre.split(' ')[4]);
-  }
-  return out;
+  const m = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+  return [...m.v1, ...m.v2].map((h) => h.mountPoint);
 }
 
 /** Mount point of the cgroup v1 hierarchy that has `controller`, or null. */
 export function v1Mount(controller: string): string | null {
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (!post) continue;
-    const [fstype, , superOpts] = post.split(' ');
-    if (fstype === 'cgroup' && superOpts?.split(',').includes(controller)) return pre.split(' ')[4];
-  }
-  return null;
+  return parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).v1.find((h) => h.controllers.includes(controller))?.mountPoint ?? null;
 }
 
 /**
@@ -428,6 +417,48 @@ export function startVhqos(opts: {
   return self;
 }
 
+// ---------------------------------------------------------------- sites (test/helpers/site.ts, cleaned up at exit)
+
+/** A vhqos config file holding `yaml`, removed at exit. */
+export function benchConfig(yaml: string, name = 'site.yaml'): string {
+  const f = configFile(yaml, name);
+  onCleanup(() => f.remove());
+  return f.path;
+}
+
+/** An Apache site on the first free port of [lo, lo + 299] on 127.0.0.1, stopped at exit. */
+export async function benchSite(lo: number, opts: Omit<ApacheSiteOptions, 'port'>): Promise<ApacheSite> {
+  const s = await apacheSiteIn(lo, lo + 299, opts);
+  onCleanup(() => s.stop());
+  return s;
+}
+
+/** The site's Apache without vhqos, stopped at exit (or earlier by stop(), once). */
+export async function startBareSite(site: ApacheSite): Promise<{ server: BareServer; stop(): Promise<unknown> }> {
+  const server = await startApacheBare(site);
+  let stopped: Promise<unknown> | undefined;
+  const stop = () => (stopped ??= server.stop());
+  onCleanup(async () => {
+    await stop();
+  });
+  return { server, stop };
+}
+
+/** `vhqos run` around the site's Apache; resolves once the site answers, throws if vhqos exits first. */
+export async function startVhqosSite(
+  site: ApacheSite,
+  opts: { config: string; instance: string; cgroupParent?: string; label?: string },
+): Promise<VhqosProcess> {
+  const vh = startVhqos({ config: opts.config, instance: opts.instance, argv: site.argv, env: site.env, cgroupParent: opts.cgroupParent });
+  await Promise.race([
+    waitForSite(site, 20000),
+    vh.exited.then((e) => {
+      throw new Error(`vhqos${opts.label ? ` (${opts.label})` : ''} exited early (${e.code ?? e.signal}): ${vh.output()}`);
+    }),
+  ]);
+  return vh;
+}
+
 /** The cpu-hierarchy cgroup (path below the mount) a process is in, from /proc/PID/cgroup (v1). */
 export function cpuCgroupOf(pid: number): string | null {
   try {
@@ -542,7 +573,6 @@ export function schedCounters(procPath: string): { migrations: number; voluntary
 }
 
 export type { LoopStats } from '../src/native';
-import type { LoopStats } from '../src/native';
 
 /** `vhqos status --json --instance NAME`: the instance's snapshot (first element). */
 export async function vhqosStatus(instance: string): Promise<{ loop: LoopStats; policy: Record<string, number>; vhosts: { name: string; connections: number; moves: number; cpuUsageUsec?: number }[] } | null> {

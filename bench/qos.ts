@@ -32,7 +32,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { makeApacheSite, pickPort, startApacheBare, waitForSite, type ApacheSite } from '../test/helpers/apache';
+import type { ApacheSite } from '../test/helpers/site';
 import {
   REPO,
   compileC,
@@ -47,7 +47,10 @@ import {
   printTable,
   runMain,
   sleep,
-  startVhqos,
+  startVhqosSite,
+  benchConfig,
+  benchSite,
+  startBareSite,
   systemCpu,
   vhqosStatus,
   diffLoop,
@@ -57,7 +60,8 @@ import {
   moveSupervisorToInstanceCpu,
   setSupervisorRealtime,
   v1Mount,
-  type LoopStats, numArg } from './lib';
+  type LoopStats } from './lib';
+import { choiceArg, flag, numArg } from './args';
 import { runLoad, type LoadResult } from './loadgen';
 
 type Variant = 'bare' | 'vhqos';
@@ -176,9 +180,7 @@ async function main(): Promise<void> {
   const burn = numArg('burn', 20);
   const clients = numArg('clients', 4);
   const warmup = 2;
-  const cgiArg = process.argv.indexOf('--cgi');
-  const cgi = cgiArg >= 0 ? process.argv[cgiArg + 1] : (process.env.BENCH_CGI ?? 'fixture');
-  if (cgi !== 'fixture' && cgi !== 'c') throw new Error('--cgi: fixture or c');
+  const cgi = choiceArg('cgi', ['fixture', 'c'], 'fixture');
   const leanCgi = cgi === 'c' ? compileC(path.join(REPO, 'bench', 'burn-cgi.c'), 'burn-cgi', ['-static']) : null;
   const cgiPath = leanCgi ? `/cgi-bin/burn-c?ms=${burn}` : `/cgi-bin/burn?ms=${burn}`;
   await header(
@@ -186,11 +188,7 @@ async function main(): Promise<void> {
       `flood ${duration}s, alone ${alone}s (+${warmup}s warm-up each), ${rounds} round(s)`,
   );
 
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-bench-qos-'));
-  onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
-  const config = path.join(tmp, 'qos.yaml');
-  fs.writeFileSync(
-    config,
+  const config = benchConfig(
     [
       'vhosts:',
       '  gold:',
@@ -201,11 +199,11 @@ async function main(): Promise<void> {
       '    cpu: { weight: 100 }',
       '',
     ].join('\n'),
+    'qos.yaml',
   );
 
   const mkSite = async (lo: number): Promise<ApacheSite> => {
-    const s = await makeApacheSite({
-      port: await pickPort(['127.0.0.1'], lo, lo + 299),
+    const s = await benchSite(lo, {
       addressVhosts: [],
       keepAlive: false,
       startServers: 4 * clients,
@@ -213,7 +211,6 @@ async function main(): Promise<void> {
       maxSpareServers: 4 * clients,
       maxRequestWorkers: Math.max(16, 4 * clients),
     });
-    onCleanup(() => s.stop());
     if (leanCgi) {
       const to = path.join(s.dir, 'cgi-bin', 'burn-c');
       fs.copyFileSync(leanCgi, to);
@@ -223,25 +220,14 @@ async function main(): Promise<void> {
   };
   const sites: Record<Variant, ApacheSite> = { bare: await mkSite(19000), vhqos: await mkSite(19300) };
 
-  const bareServer = await startApacheBare(sites.bare);
-  let bareStopped: Promise<unknown> | undefined;
-  const bare = { stop: () => (bareStopped ??= bareServer.stop()) };
-  onCleanup(async () => {
-    await bare.stop();
-  });
+  const bare = await startBareSite(sites.bare);
   const instance = `bench-qos-${process.pid}`;
-  const gp = process.argv.includes('--gp');
+  const gp = flag('gp');
   const parent = gp ? `vhqos-bench-${process.pid}` : 'vhqos';
-  const vh = startVhqos({ config, instance, argv: sites.vhqos.argv, env: sites.vhqos.env, cgroupParent: parent });
-  await Promise.race([
-    waitForSite(sites.vhqos, 20000),
-    vh.exited.then((e) => {
-      throw new Error(`vhqos exited early (${e.code ?? e.signal}): ${vh.output()}`);
-    }),
-  ]);
+  const vh = await startVhqosSite(sites.vhqos, { config, instance, cgroupParent: parent });
   // --x: EXPERIMENT (not what vhqos does): supervisor in the instance's cpu cgroup for the whole run.
   let restoreSupervisor: (() => void) | null = null;
-  if (process.argv.includes('--x')) {
+  if (flag('x')) {
     const restore = (restoreSupervisor = await moveSupervisorToInstanceCpu(vh.pid, instance, parent));
     if (restore) {
       onCleanup(restore);
@@ -256,7 +242,7 @@ async function main(): Promise<void> {
     } else console.error('bench: --gp: could not move the supervisor');
   }
   // --rt: EXPERIMENT (not what vhqos does): supervisor threads SCHED_RR 1 for the whole run.
-  if (process.argv.includes('--rt')) {
+  if (flag('rt')) {
     const restore = setSupervisorRealtime(vh.pid);
     if (restore) console.log('EXPERIMENT --rt: the supervisor threads run SCHED_RR priority 1');
     else console.error('bench: --rt: chrt failed');

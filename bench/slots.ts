@@ -15,12 +15,10 @@
 // vhqos; round 2 the reverse). Goal (issue "per-vhost connection slots"):
 // under vhqos every gold request succeeds and gold's median latency in the
 // flood stays ≤ 1.5× its median alone.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { makeApacheSite, pickPort, startApacheBare, waitForSite, type ApacheSite } from '../test/helpers/apache';
+import { waitForSite, type ApacheSite } from '../test/helpers/site';
 import { httpGet, servedBy } from '../test/helpers/client';
-import { busyPct, fmt, goal, header, mean, median, numArg, onCleanup, percentile, printTable, runMain, sleep, startVhqos, systemCpu, vhqosStatus } from './lib';
+import { benchConfig, benchSite, busyPct, fmt, goal, header, mean, median, percentile, printTable, runMain, sleep, startBareSite, startVhqosSite, systemCpu, vhqosStatus } from './lib';
+import { numArg } from './args';
 
 type Variant = 'bare' | 'vhqos';
 
@@ -47,16 +45,12 @@ async function main(): Promise<void> {
     `slots: Apache prefork, ${children} children; bronze ${bronzeClients} clients of /cgi-bin/sleep?ms=${sleepMs}, ` +
       `connections.max ${max} under vhqos; gold one request every ${every} ms; flood ${floodS}s, alone ${aloneS}s, ${rounds} round(s)`,
   );
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-bench-slots-'));
-  onCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
-  const config = path.join(tmp, 'slots.yaml');
-  fs.writeFileSync(
-    config,
+  const config = benchConfig(
     ['vhosts:', '  gold:', '    hosts: [gold.test]', '  bronze:', '    hosts: [bronze.test]', `    connections: { max: ${max} }`, ''].join('\n'),
+    'slots.yaml',
   );
-  const mkSite = async (lo: number): Promise<ApacheSite> => {
-    const s = await makeApacheSite({
-      port: await pickPort(['127.0.0.1'], lo, lo + 299),
+  const mkSite = (lo: number): Promise<ApacheSite> =>
+    benchSite(lo, {
       addressVhosts: [],
       keepAlive: false,
       startServers: children,
@@ -65,22 +59,10 @@ async function main(): Promise<void> {
       maxRequestWorkers: children,
       extraConfig: 'ListenBacklog 1024\n',
     });
-    onCleanup(() => s.stop());
-    return s;
-  };
   const sites: Record<Variant, ApacheSite> = { bare: await mkSite(19000), vhqos: await mkSite(19300) };
-  const bare = await startApacheBare(sites.bare);
-  onCleanup(async () => {
-    await bare.stop();
-  });
+  await startBareSite(sites.bare);
   const instance = `bench-slots-${process.pid}`;
-  const vh = startVhqos({ config, instance, argv: sites.vhqos.argv, env: sites.vhqos.env });
-  await Promise.race([
-    waitForSite(sites.vhqos, 20000),
-    vh.exited.then((e) => {
-      throw new Error(`vhqos exited early (${e.code ?? e.signal}): ${vh.output()}`);
-    }),
-  ]);
+  const vh = await startVhqosSite(sites.vhqos, { config, instance });
   await waitForSite(sites.bare, 20000);
   await sleep(2000); // every child started and parked
   console.log(`bare port ${sites.bare.ports.http}, vhqos port ${sites.vhqos.ports.http} (pid ${vh.pid}, instance ${instance})`);

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // vhqos-runtime: OCI runtime wrapper (docker --add-runtime / podman --runtime).
-// See src/oci/runtime-wrapper.ts.
+// See src/engines/runtime-wrapper.ts.
 'use strict';
 let wrapper;
 try {
-  wrapper = require('../dist/src/oci/runtime-wrapper.js');
+  wrapper = require('../dist/src/engines/runtime-wrapper.js');
 } catch (e) {
   process.stderr.write(`vhqos-runtime: cannot load the compiled code (${e.message}); run \`npm run build\` in the vhqos package\n`);
   process.exit(1);

@@ -38,9 +38,7 @@ int64_t now_us() {
 }
 
 // Same open file in both processes? (fd numbers can be closed and reused.)
-bool same_file(pid_t a, int fa, pid_t b, int fb) {
-  return syscall(SYS_kcmp, a, b, KCMP_FILE, fa, fb) == 0;
-}
+bool same_file(pid_t a, int fa, pid_t b, int fb) { return syscall(SYS_kcmp, a, b, KCMP_FILE, fa, fb) == 0; }
 
 bool is_tcp_listener(int fd, uint64_t* inode, bool* nonblocking) {
   struct stat st;
@@ -95,9 +93,17 @@ bool looks_like_http(const char* b, ssize_t n) {
 Acceptor::Acceptor(int notify_fd, int epfd, uint64_t held_tag, uint64_t listener_tag, AcceptOptions opts,
                    std::unique_ptr<VhostTable> table, std::unique_ptr<CgroupMover> mover, AcceptorHost* host,
                    PendingIds* pending)
-    : notify_fd_(notify_fd), epfd_(epfd), held_tag_(held_tag), listener_tag_(listener_tag), opts_(opts),
-      table_(std::move(table)), mover_(std::move(mover)), host_(host), pending_(pending),
-      slots_(slot_limits(opts_.slots, mover_->groups())), pids_(std::move(opts_.pids)) {
+    : notify_fd_(notify_fd),
+      epfd_(epfd),
+      held_tag_(held_tag),
+      listener_tag_(listener_tag),
+      opts_(opts),
+      table_(std::move(table)),
+      mover_(std::move(mover)),
+      host_(host),
+      pending_(pending),
+      slots_(slot_limits(opts_.slots, mover_->groups())),
+      pids_(std::move(opts_.pids), opts_.open_groups) {
   peek_buf_.resize(std::max(opts_.peek_bytes, 1));
   size_t groups = static_cast<size_t>(mover_->groups());
   stats_.group_connections.assign(groups, 0);
@@ -107,6 +113,8 @@ Acceptor::Acceptor(int notify_fd, int epfd, uint64_t held_tag, uint64_t listener
     v->assign(groups, 0);
   over_max_.resize(groups);
   idle_.assign(groups, 0);
+  is_queued_group_.assign(groups, 0);
+  is_touched_.assign(groups, 0);
   self_ = getpid();
   for (int i = 0; i < kWorkers; i++) workers_.emplace_back([this] { worker(); });
 }
@@ -213,8 +221,9 @@ void Acceptor::on_accept(const struct seccomp_notif& n, pid_t tgid) {
   }
   // A thread has one syscall in flight: an older parked accept of it was interrupted.
   drop_calls_of(n.pid, false);
-  Call call{n.id, static_cast<pid_t>(n.pid), tgid, n.data.args[1], n.data.args[2],
-            n.data.nr == __NR_accept4 ? static_cast<int>(n.data.args[3]) : 0};
+  Call call{n.id,           static_cast<pid_t>(n.pid),
+            tgid,           n.data.args[1],
+            n.data.args[2], n.data.nr == __NR_accept4 ? static_cast<int>(n.data.args[3]) : 0};
   call.slot = pending_->add(n.id);
   // Back at accept: the connections it was given may have ended (slots).
   check_slots(tgid);
@@ -260,7 +269,7 @@ void Acceptor::on_accept(const struct seccomp_notif& n, pid_t tgid) {
 bool Acceptor::is_waker(Listener& l, const Conn& c) {
   if (l.wakers.empty()) return false;
   uint16_t port = c.peer.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&c.peer)->sin6_port)
-                                                 : ntohs(reinterpret_cast<const sockaddr_in*>(&c.peer)->sin_port);
+                                               : ntohs(reinterpret_cast<const sockaddr_in*>(&c.peer)->sin_port);
   for (size_t i = 0; i < l.wakers.size(); i++) {
     if (l.wakers[i].second != port) continue;
     close(l.wakers[i].first);
@@ -305,7 +314,7 @@ void Acceptor::wake(Listener& l) {
   socklen_t mlen = sizeof me;
   getsockname(fd, reinterpret_cast<sockaddr*>(&me), &mlen);
   uint16_t port = me.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&me)->sin6_port)
-                                            : ntohs(reinterpret_cast<sockaddr_in*>(&me)->sin_port);
+                                           : ntohs(reinterpret_cast<sockaddr_in*>(&me)->sin_port);
   l.wakers.emplace_back(fd, port);
   std::lock_guard<std::mutex> g(stats_mu_);
   stats_.wakeups++;
@@ -376,8 +385,8 @@ void Acceptor::take(Listener& l, Conn&& c) {
   c.accepted_us = now_us();
   c.local_len = sizeof c.local;
   getsockname(c.fd, reinterpret_cast<sockaddr*>(&c.local), &c.local_len);
-  bool names = table_->has_names() &&
-               table_->mode_for(reinterpret_cast<sockaddr*>(&c.local), c.local_len) == ListenerMode::Name;
+  bool names =
+      table_->has_names() && table_->mode_for(reinterpret_cast<sockaddr*>(&c.local), c.local_len) == ListenerMode::Name;
   if (!names) {
     classify(c, nullptr, 0);
     dispatch(std::move(c));
@@ -399,13 +408,13 @@ void Acceptor::take(Listener& l, Conn&& c) {
 
 void Acceptor::classify(Conn& c, const uint8_t* bytes, size_t n) {
   c.classified_n = n;
-  bool names = table_->has_names() &&
-               table_->mode_for(reinterpret_cast<sockaddr*>(&c.local), c.local_len) == ListenerMode::Name;
+  bool names =
+      table_->has_names() && table_->mode_for(reinterpret_cast<sockaddr*>(&c.local), c.local_len) == ListenerMode::Name;
   c.cls = table_->classify(reinterpret_cast<sockaddr*>(&c.local), c.local_len, bytes, n, names);
-  c.group = c.cls.vhost < 0                                        ? opts_.default_group
-            : group_of_vhost_.empty()                              ? c.cls.vhost
+  c.group = c.cls.vhost < 0                                             ? opts_.default_group
+            : group_of_vhost_.empty()                                   ? c.cls.vhost
             : static_cast<size_t>(c.cls.vhost) < group_of_vhost_.size() ? group_of_vhost_[c.cls.vhost]
-                                                                   : opts_.default_group;
+                                                                        : opts_.default_group;
   if (n > 0 && host_->own_connection(c.local, c.peer, c.fd, bytes, n)) {
     c.cls = Classification{};
     c.cls.detail = "the server's own connection";
@@ -495,6 +504,7 @@ void Acceptor::dispatch(Conn&& c) {
       return;
     }
     slots_.take(c.group);
+    touch(c.group);
     c.slot = true;
   }
   Listener& l = lit->second;
@@ -526,6 +536,7 @@ void Acceptor::dispatch(Conn&& c) {
     }
     refused(call, r);
   }
+  touch(c.group);
   l.waiting.push_back(std::move(c));
   if (!l.wake_at) l.wake_at = now_ms() + kWakeGraceMs;
   update_arming(l);
@@ -542,6 +553,7 @@ void Acceptor::drain_waiting(Listener& l) {
     }
     Conn c = std::move(l.waiting[i]);
     l.waiting.erase(l.waiting.begin() + static_cast<long>(i));
+    touch(c.group);
     size_t before = l.waiting.size();
     dispatch(std::move(c));
     if (l.waiting.size() > before) break;  // it came back: nothing more fits now
@@ -553,7 +565,7 @@ void Acceptor::queue_for_slot(Conn&& c) {
   // Bounded like held connections: beyond maxHeldConnections waiting for a
   // slot in all, a connection is refused at once (each one is an fd here).
   size_t queued = 0;
-  for (auto& q : over_max_) queued += q.size();
+  for (int g : queued_groups_) queued += over_max_[g].size();
   if (queued >= static_cast<size_t>(std::max(opts_.max_held, 1))) {
     refuse(c);
     return;
@@ -563,6 +575,11 @@ void Acceptor::queue_for_slot(Conn&& c) {
     std::lock_guard<std::mutex> g(stats_mu_);
     stats_.group_queued[c.group]++;
   }
+  if (!is_queued_group_[c.group]) {
+    is_queued_group_[c.group] = 1;
+    queued_groups_.push_back(c.group);
+  }
+  touch(c.group);
   over_max_[c.group].push_back(std::move(c));
 }
 
@@ -624,6 +641,7 @@ void Acceptor::check_slots(pid_t tgid) {
 // reserves, connections waiting for a process may now fit too.
 void Acceptor::slots_freed(const std::vector<int>& groups) {
   for (int g : groups) {
+    touch(g);
     auto& q = over_max_[g];
     while (!q.empty() && !slots_.full(g)) {
       Conn c = std::move(q.front());
@@ -720,7 +738,8 @@ void Acceptor::handed(const Call& call, Conn& c, bool moved, int64_t done_us, in
     }
     // accept -> hand-over of connections whose bytes were there at once;
     // held ones wait for their client, not for vhqos.
-    if (!c.was_held) (moved ? lat_moved_ : lat_).record(static_cast<uint64_t>(std::max<int64_t>(0, done_us - c.accepted_us)));
+    if (!c.was_held)
+      (moved ? lat_moved_ : lat_).record(static_cast<uint64_t>(std::max<int64_t>(0, done_us - c.accepted_us)));
   }
   bool first = batch_.empty();
   if (first) batch_since_ms_ = now_ms();
@@ -840,8 +859,10 @@ void Acceptor::worker() {
     if (job.move) {
       mr = mover_->move(job.call.tgid, job.conn.group);
       std::lock_guard<std::mutex> g(stats_mu_);
-      if (mr == 0) stats_.moves++;
-      else if (mr != -ESRCH) stats_.move_errors++;  // fail open: served from where it is
+      if (mr == 0)
+        stats_.moves++;
+      else if (mr != -ESRCH)
+        stats_.move_errors++;  // fail open: served from where it is
     } else {
       std::lock_guard<std::mutex> g(stats_mu_);
       stats_.noop_moves_skipped++;
@@ -907,18 +928,27 @@ void Acceptor::sweep(int64_t now) {
   }
   // Connection slots: waits past queueTimeoutMs are refused; hand-overs
   // whose process has not come back to accept are checked now and then.
-  for (size_t g = 0; g < over_max_.size(); g++) {
+  for (size_t i = 0; i < queued_groups_.size();) {
+    int g = queued_groups_[i];
     auto& q = over_max_[g];
-    while (!q.empty() && now - q.front().queued_ms >= slots_.limits(static_cast<int>(g)).queue_timeout_ms) {
+    while (!q.empty() && now - q.front().queued_ms >= slots_.limits(g).queue_timeout_ms) {
       Conn c = std::move(q.front());
       q.pop_front();
+      touch(g);
       refuse(c);
+    }
+    if (q.empty()) {  // no longer listed
+      is_queued_group_[g] = 0;
+      queued_groups_[i] = queued_groups_.back();
+      queued_groups_.pop_back();
+    } else {
+      i++;
     }
   }
   if (now >= next_slot_check_ms_) {
     absorb_served();
     bool busy = false;
-    for (auto& q : over_max_) busy = busy || !q.empty();
+    for (int g : queued_groups_) busy = busy || !over_max_[g].empty();
     int every = busy ? kSlotCheckBusyMs : kSlotCheckIdleMs;
     std::vector<int> freed;
     slots_.check_all(now, every, &freed);
@@ -934,21 +964,43 @@ void Acceptor::count_idle(int64_t now) {
   if (!idle_dirty_ || now < next_idle_ms_) return;
   idle_dirty_ = false;
   next_idle_ms_ = now + kIdleMs;
-  std::vector<uint64_t> idle(idle_.size(), 0);
+  // Only the groups that had or have idle processes can change.
+  std::vector<int> before;
+  before.swap(idle_groups_);
+  std::vector<uint64_t> was;
+  for (int g : before) {
+    was.push_back(idle_[g]);
+    idle_[g] = 0;
+  }
   std::vector<pid_t> seen;
   for (auto& [ino, l] : listeners_)
     for (auto& call : l.parked) {
       if (std::find(seen.begin(), seen.end(), call.tgid) != seen.end()) continue;
       seen.push_back(call.tgid);
       int g = host_->group_of(call.tgid);
-      if (g >= 0 && static_cast<size_t>(g) < idle.size()) idle[g]++;
+      if (g >= 0 && static_cast<size_t>(g) < idle_.size() && idle_[g]++ == 0) idle_groups_.push_back(g);
     }
-  idle_.swap(idle);
-  if (pids_.any() && !closing_)
-    for (size_t g = 0; g < idle_.size(); g++) pids_.set_idle(static_cast<int>(g), static_cast<int>(idle_[g]));
+  for (size_t i = 0; i < before.size(); i++)
+    if (idle_[before[i]] != was[i]) touch(before[i]);
+  for (int g : idle_groups_) touch(g);
+  if (pids_.any() && !closing_) {
+    if (pids_all_) {
+      for (size_t g = 0; g < idle_.size(); g++) pids_.set_idle(static_cast<int>(g), static_cast<int>(idle_[g]));
+      pids_all_ = false;
+    } else {
+      for (int g : before) pids_.set_idle(g, static_cast<int>(idle_[g]));
+      for (int g : idle_groups_) pids_.set_idle(g, static_cast<int>(idle_[g]));
+    }
+  }
 }
 
 // Sizes of loop-thread state, copied where stats() (another thread) can read them.
+void Acceptor::touch(int g) {
+  if (g < 0 || static_cast<size_t>(g) >= is_touched_.size() || is_touched_[g]) return;
+  is_touched_[g] = 1;
+  touched_.push_back(g);
+}
+
 void Acceptor::publish_gauges() {
   size_t parked = 0, waiting = 0;
   for (auto& [ino, l] : listeners_) {
@@ -959,16 +1011,23 @@ void Acceptor::publish_gauges() {
   stats_.held_now = held_.size();
   stats_.parked_now = parked;
   stats_.waiting_now = waiting;
-  // A connection waiting for a process has its slot already, but is not served yet.
-  std::vector<uint64_t> for_process(over_max_.size(), 0);
-  for (auto& [ino, l] : listeners_)
-    for (auto& c : l.waiting)
-      if (c.group >= 0 && static_cast<size_t>(c.group) < for_process.size()) for_process[c.group]++;
-  for (size_t i = 0; i < over_max_.size(); i++) {
-    uint64_t slots = static_cast<uint64_t>(slots_.serving(static_cast<int>(i)));
-    stats_.group_serving[i] = slots - std::min(slots, for_process[i]);
-    stats_.group_queued_now[i] = over_max_[i].size() + for_process[i];
-    stats_.group_idle[i] = idle_[i];
+  if (!touched_.empty()) {
+    // A connection waiting for a process has its slot already, but is not served yet.
+    std::unordered_map<int, uint64_t> for_process;
+    for (auto& [ino, l] : listeners_)
+      for (auto& c : l.waiting)
+        if (c.group >= 0) for_process[c.group]++;
+    for (int i : touched_) {
+      is_touched_[i] = 0;
+      if (static_cast<size_t>(i) >= stats_.group_serving.size()) continue;
+      auto fp = for_process.find(i);
+      uint64_t waiting_for_process = fp == for_process.end() ? 0 : fp->second;
+      uint64_t slots = static_cast<uint64_t>(slots_.serving(i));
+      stats_.group_serving[i] = slots - std::min(slots, waiting_for_process);
+      stats_.group_queued_now[i] = over_max_[i].size() + waiting_for_process;
+      stats_.group_idle[i] = idle_[i];
+    }
+    touched_.clear();
   }
   stats_.pids_writes = pids_.writes();
   stats_.slot_checks = slots_.queries();
@@ -983,9 +1042,9 @@ int Acceptor::next_deadline_ms(int64_t now) const {
   }
   for (auto& [ino, l] : listeners_)
     if (l.wake_at) next = std::min(next, l.wake_at);
-  for (size_t g = 0; g < over_max_.size(); g++)
+  for (int g : queued_groups_)
     if (!over_max_[g].empty()) {
-      next = std::min<int64_t>(next, over_max_[g].front().queued_ms + slots_.limits(static_cast<int>(g)).queue_timeout_ms);
+      next = std::min<int64_t>(next, over_max_[g].front().queued_ms + slots_.limits(g).queue_timeout_ms);
       next = std::min(next, next_slot_check_ms_);
     }
   if (slots_.tracked()) next = std::min(next, next_slot_check_ms_);
@@ -1027,7 +1086,10 @@ void Acceptor::shutdown() {
       dispatch(std::move(c));
     }
   for (auto& [ino, l] : listeners_) {
-    for (auto& c : l.waiting) close(c.fd);
+    for (auto& c : l.waiting) {
+      close(c.fd);
+      touch(c.group);
+    }
     l.waiting.clear();
     for (auto& call : l.parked) {
       host_->reply(call.id, 0);
@@ -1058,10 +1120,13 @@ void Acceptor::reconfigure(Reconfig& r) {
   }
   over_max_.resize(groups);
   idle_.resize(groups, 0);
+  is_queued_group_.resize(groups, 0);
+  is_touched_.resize(groups, 0);
   r.slots.resize(groups);
   slots_.set_limits(std::move(r.slots));
   r.pids.resize(groups);
   pids_.set_limits(std::move(r.pids));
+  pids_all_ = true;
   idle_dirty_ = true;
   // A removed vhost's connections that wait for a slot are _default's now.
   for (int g : r.removed) {

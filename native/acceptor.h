@@ -34,14 +34,18 @@
 
 namespace vhqos {
 
+// The numbers below are fallbacks for direct users of the addon (its tests):
+// vhqos always passes the config's values, whose defaults live in one place,
+// src/config/schema.json.
 struct AcceptOptions {
   int first_byte_timeout_ms = 3000;  // how long a connection is held for its first bytes
   int max_held = 512;                // beyond this, connections are handed over unclassified by name
   int peek_bytes = 4096;
-  int server_group = -1;             // group index of _server
-  int default_group = -1;            // group index of _default (vhost -1)
-  std::vector<SlotLimits> slots;     // by group: connection max / reserve
-  std::vector<PidsLimit> pids;       // by group: pids.max plus the idle server processes in it
+  int server_group = -1;                              // group index of _server
+  int default_group = -1;                             // group index of _default (vhost -1)
+  std::vector<SlotLimits> slots;                      // by group: connection max / reserve
+  std::vector<PidsLimit> pids;                        // by group: pids.max plus the idle server processes in it
+  size_t open_groups = OpenFiles::kDefaultMaxGroups;  // groups whose pids.max stays open
 };
 
 // A reload: the new vhost table, which group each of its vhosts is (groups
@@ -55,7 +59,7 @@ struct Reconfig {
   std::vector<SlotLimits> slots;                     // by group, all of them
   std::vector<PidsLimit> pids;                       // by group, all of them
   std::vector<int> removed;
-  std::unique_ptr<VhostTable> request_table;         // a copy for classifyEach: request
+  std::unique_ptr<VhostTable> request_table;  // a copy for classifyEach: request
 };
 
 // One connection vhqos handed to the server, reported to policy in batches.
@@ -71,24 +75,24 @@ struct HandOver {
 };
 
 struct AcceptStats {
-  uint64_t accepts = 0;            // accept notifications seen
+  uint64_t accepts = 0;  // accept notifications seen
   uint64_t handovers = 0, moves = 0, move_errors = 0, noop_moves_skipped = 0;
   uint64_t held = 0, held_now = 0, held_timeouts = 0, dropped = 0;  // dropped: client left while held
-  uint64_t interrupted = 0;        // ADDFD found the accept gone (signal, exit): next process
-  uint64_t wakeups = 0;            // connections vhqos made to its own listener to wake a polling server
-  uint64_t eagain = 0;             // non-blocking accept with nothing queued
-  uint64_t not_listener = 0;       // accept on something vhqos does not classify: CONTINUE
-  uint64_t tenant_accepts = 0;     // accepts by tenant processes: never classified
+  uint64_t interrupted = 0;     // ADDFD found the accept gone (signal, exit): next process
+  uint64_t wakeups = 0;         // connections vhqos made to its own listener to wake a polling server
+  uint64_t eagain = 0;          // non-blocking accept with nothing queued
+  uint64_t not_listener = 0;    // accept on something vhqos does not classify: CONTINUE
+  uint64_t tenant_accepts = 0;  // accepts by tenant processes: never classified
   uint64_t listeners = 0, parked_now = 0, waiting_now = 0;
-  uint64_t reported = 0, unreported = 0;  // hand-overs sent to policy / left out of a full batch
+  uint64_t reported = 0, unreported = 0;                 // hand-overs sent to policy / left out of a full batch
   std::vector<uint64_t> group_connections, group_moves;  // by group index
   // Connection slots, by group: held by server processes now, waiting for a
   // slot now, waited for one (total), refused after queueTimeoutMs (total);
   // server processes idle (parked in accept) in the group now.
   std::vector<uint64_t> group_serving, group_queued_now, group_queued, group_refused, group_idle;
-  uint64_t slot_checks = 0;        // sock_diag queries: is a handed-over connection still open?
-  uint64_t parked_peak = 0;        // most processes parked on one listener at once
-  uint64_t pids_writes = 0;        // pids.max rewritten for idle server processes
+  uint64_t slot_checks = 0;  // sock_diag queries: is a handed-over connection still open?
+  uint64_t parked_peak = 0;  // most processes parked on one listener at once
+  uint64_t pids_writes = 0;  // pids.max rewritten for idle server processes
   LatencySummary handover_us, handover_moved_us;
 };
 
@@ -127,11 +131,11 @@ class Acceptor {
   void on_listener_ready(uint64_t key);
   void on_held_event(uint64_t key, uint32_t events);
   void on_process_exit(pid_t tgid);
-  void on_wake();                   // worker results
-  void sweep(int64_t now_ms);       // held deadlines, batch flush
+  void on_wake();                              // worker results
+  void sweep(int64_t now_ms);                  // held deadlines, batch flush
   int next_deadline_ms(int64_t now_ms) const;  // -1: none
-  void shutdown();                  // parked accepts CONTINUE, connections handed out or closed
-  void reconfigure(Reconfig& r);    // loop thread; connections are classified by the old table or the new
+  void shutdown();                             // parked accepts CONTINUE, connections handed out or closed
+  void reconfigure(Reconfig& r);               // loop thread; connections are classified by the old table or the new
   AcceptStats stats();
 
  private:
@@ -161,7 +165,7 @@ class Acceptor {
   };
   struct Listener {
     uint64_t inode = 0;
-    int fd = -1;        // our copy: shares the file (and its status flags) with the server
+    int fd = -1;  // our copy: shares the file (and its status flags) with the server
     bool nonblocking = false;
     bool armed = false;
     std::vector<Call> parked;
@@ -195,16 +199,16 @@ class Acceptor {
   void hold(Conn&& c);
   void dispatch(Conn&& c);
   size_t pick_call(const Listener& l, int group);  // SIZE_MAX: none may take it now (reserves)
-  void queue_for_slot(Conn&& c);          // its vhost is at max: wait inside vhqos
-  void refuse(Conn& c);                   // waited queueTimeoutMs: 503 (HTTP) or close
-  void drop(Conn& c);                     // close a connection that never reached a process
-  void release_designated(Conn& c);       // its non-blocking accept gets EAGAIN now
-  void absorb_served();                   // hand-overs the workers recorded
-  void check_slots(pid_t tgid);           // tgid came back to accept or exited
+  void queue_for_slot(Conn&& c);                   // its vhost is at max: wait inside vhqos
+  void refuse(Conn& c);                            // waited queueTimeoutMs: 503 (HTTP) or close
+  void drop(Conn& c);                              // close a connection that never reached a process
+  void release_designated(Conn& c);                // its non-blocking accept gets EAGAIN now
+  void absorb_served();                            // hand-overs the workers recorded
+  void check_slots(pid_t tgid);                    // tgid came back to accept or exited
   void slots_freed(const std::vector<int>& groups);
   void drain_waiting(Listener& l);
   void count_idle(int64_t now);
-  int inject(const Call& call, Conn& c);     // fd number in the target, or -errno
+  int inject(const Call& call, Conn& c);                                        // fd number in the target, or -errno
   void handed(const Call& call, Conn& c, bool moved, int64_t done_us, int fd);  // fd: its number in the target
   void refused(const Call& call, int r);
   void forget(Conn& c);  // the client left: close it, release its designated accept
@@ -212,6 +216,10 @@ class Acceptor {
   void release_listener(uint64_t inode);
   bool is_waker(Listener& l, const Conn& c);
   void publish_gauges();
+  // Per-group bookkeeping touches only the groups concerned: with 10,000
+  // vhosts a pass over every group on each loop wake-up cost ~200 us per
+  // connection.
+  void touch(int g);  // its gauges (serving, queued, idle) are published again
   void update_arming(Listener& l);
   void drop_calls_of(pid_t tid, bool whole_process);
   void worker();
@@ -231,7 +239,7 @@ class Acceptor {
   }
   std::unordered_map<uint64_t, Listener> listeners_;  // by inode
   std::unordered_map<pid_t, ProcListeners> proc_listeners_;
-  std::unordered_map<uint64_t, Conn> held_;           // by sequence number
+  std::unordered_map<uint64_t, Conn> held_;  // by sequence number
   uint64_t next_held_ = 1;
   bool closing_ = false;  // shutdown: no more moves
   pid_t self_ = 0;
@@ -247,6 +255,12 @@ class Acceptor {
   PidsAllowance pids_;
   std::vector<std::deque<Conn>> over_max_;  // by group: waiting for a slot, in arrival order
   std::vector<uint64_t> idle_;              // by group, counted every kIdleMs
+  std::vector<int> idle_groups_;            // the groups whose idle_ is not 0
+  bool pids_all_ = true;                    // next count: every group's pids.max (start, reload)
+  std::vector<int> queued_groups_;          // groups whose over_max_ may be non-empty
+  std::vector<char> is_queued_group_;       // by group: listed in queued_groups_
+  std::vector<int> touched_;                // groups whose gauges changed since publish_gauges
+  std::vector<char> is_touched_;            // by group: listed in touched_
   int64_t next_slot_check_ms_ = 0, next_idle_ms_ = 0;
   std::atomic<bool> idle_dirty_{true};  // parked processes changed since they were last counted
 
@@ -255,7 +269,7 @@ class Acceptor {
   std::mutex wmu_;
   std::condition_variable wcv_;
   std::deque<Job> jobs_;
-  std::deque<Conn> returned_;             // process gone before its hand-over: place again
+  std::deque<Conn> returned_;  // process gone before its hand-over: place again
   bool wstop_ = false;
   int in_flight_ = 0;
 };

@@ -1,5 +1,8 @@
 // N-API surface of the native core. Mechanism only: every failure becomes one
 // typed error (code, errno, syscall) built in ThrowSys; no policy, no logging.
+// Over 400 lines: it is the binding table of every unit (argument checks and
+// conversions only); the agent listener, peer credentials and the vhost
+// table have binding files of their own.
 #include <napi.h>
 #include <signal.h>
 #include <string.h>
@@ -12,9 +15,12 @@
 #include <cstdlib>
 #include <memory>
 
+#include "agent_listener_binding.h"
 #include "filter.h"
 #include "inspect.h"
 #include "notify_loop.h"
+#include "peer_cred.h"
+#include "js_error.h"
 #include "probes.h"
 #include "spawn.h"
 #include "keeper.h"
@@ -30,18 +36,6 @@ using namespace vhqos;
 
 namespace {
 
-// The one place a -errno becomes a JS error (Node's convention: errno < 0).
-[[noreturn]] void ThrowSys(Napi::Env env, int neg_errno, const char* syscall) {
-  int e = -neg_errno;
-  const char* name = strerrorname_np(e);
-  std::string msg = std::string(syscall) + ": " + strerror(e);
-  Napi::Error err = Napi::Error::New(env, msg);
-  err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-  err.Set("errno", Napi::Number::New(env, -e));
-  err.Set("syscall", Napi::String::New(env, syscall));
-  throw err;
-}
-
 int IntArg(const Napi::CallbackInfo& info, size_t i) {
   if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "expected a number argument");
   return info[i].As<Napi::Number>().Int32Value();
@@ -53,7 +47,7 @@ uint64_t IdArg(const Napi::CallbackInfo& info, size_t i) {
   return info[i].As<Napi::BigInt>().Uint64Value(&lossless);
 }
 
-Napi::Object FactsToJs(Napi::Env env, const FdFacts& f) {
+Napi::Object FactsToJs(Napi::Env env, const SocketFacts& f) {
   auto o = Napi::Object::New(env);
   o.Set("isSocket", f.is_socket);
   o.Set("domain", f.domain);
@@ -116,11 +110,11 @@ Napi::Object EventToJs(Napi::Env env, const LoopEvent& ev) {
   o.Set("needsVerdict", ev.needs_verdict);
   if (ev.id) o.Set("id", Napi::BigInt::New(env, static_cast<uint64_t>(ev.id)));
   if (ev.tid) o.Set("tid", ev.tid);
-  if (ev.tgid) o.Set("pid", ev.tgid);
+  if (ev.pid) o.Set("pid", ev.pid);
   if (ev.ppid) o.Set("ppid", ev.ppid);
   if (!ev.syscall.empty()) o.Set("syscall", ev.syscall);
   if (ev.fd >= 0) o.Set("fd", ev.fd);
-  if (ev.fd2 >= 0) o.Set("newFd", ev.fd2);
+  if (ev.new_fd >= 0) o.Set("newFd", ev.new_fd);
   if (ev.flags) o.Set("flags", Napi::Number::New(env, static_cast<double>(ev.flags)));
   if (ev.accepts) o.Set("accepts", ev.accepts);
   if (ev.kind == EventKind::Read) {
@@ -208,14 +202,13 @@ class Loop : public Napi::ObjectWrap<Loop> {
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "Loop",
                        {InstanceMethod("start", &Loop::Start), InstanceMethod("stop", &Loop::Stop),
-                        InstanceMethod("addProcess", &Loop::AddProcess),
-                        InstanceMethod("respond", &Loop::Respond), InstanceMethod("stats", &Loop::Stats),
-                        InstanceMethod("fdTables", &Loop::FdTablesJs),
+                        InstanceMethod("addProcess", &Loop::AddProcess), InstanceMethod("respond", &Loop::Respond),
+                        InstanceMethod("stats", &Loop::Stats), InstanceMethod("fdTables", &Loop::FdTablesJs),
                         InstanceMethod("reconfigure", &Loop::Reconfigure)});
   }
 
   // new Loop(listenerFd, {verdictTimeoutMs, firstByteTimeoutMs, peekBytes, peek, classifyAt,
-  //          vhostTable, groups, serverGroup, defaultGroup, maxHeld, classifyEach}, onEvent)
+  //          vhostTable, groups, serverGroup, defaultGroup, maxHeld, classifyEach, openGroups}, onEvent)
   Loop(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Loop>(info) {
     Napi::Env env = info.Env();
     int listener = IntArg(info, 0);
@@ -232,6 +225,10 @@ class Loop : public Napi::ObjectWrap<Loop> {
     opts.peek = !o.Has("peek") || o.Get("peek").ToBoolean();
     if (o.Get("pendingFd").IsNumber()) opts.pending_fd = o.Get("pendingFd").As<Napi::Number>().Int32Value();
     if (o.Get("syncWakeup").IsBoolean()) opts.sync_wakeup = o.Get("syncWakeup").ToBoolean() ? 1 : 0;
+    // openGroups: how many groups' cgroup files each mover (and the pids
+    // allowance) keeps open; the least recently used beyond are closed.
+    size_t open_groups =
+        static_cast<size_t>(std::max(1, num("openGroups", static_cast<int>(OpenFiles::kDefaultMaxGroups))));
     std::unique_ptr<VhostTable> table;
     std::unique_ptr<CgroupMover> mover;
     if (o.Has("classifyAt") && o.Get("classifyAt").ToString().Utf8Value() == "accept") {
@@ -253,7 +250,8 @@ class Loop : public Napi::ObjectWrap<Loop> {
         throw Napi::RangeError::New(env, "serverGroup and defaultGroup must index groups");
       opts.accept.slots = ParseSlots(o.Get("slots"), n);
       opts.accept.pids = ParsePidsMax(env, o.Get("pidsMax"), n);
-      mover = std::make_unique<CgroupMover>(std::move(procs));
+      opts.accept.open_groups = open_groups;
+      mover = std::make_unique<CgroupMover>(std::move(procs), open_groups);
     } else if (o.Get("vhostTable").IsObject()) {
       // read mode: the listener rules say which first reads are worth waiting for
       table = std::make_unique<VhostTable>(ParseVhostTableSpec(env, o.Get("vhostTable")));
@@ -273,27 +271,30 @@ class Loop : public Napi::ObjectWrap<Loop> {
       opts.accept.default_group = num("defaultGroup", -1);
       if (opts.accept.default_group < 0 || opts.accept.default_group >= static_cast<int>(procs.size()))
         throw Napi::RangeError::New(env, "defaultGroup must index groups");
-      req_mover = std::make_unique<CgroupMover>(std::move(procs));
+      req_mover = std::make_unique<CgroupMover>(std::move(procs), open_groups);
     }
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "vhqos-notify", 0, 1);
     auto tsfn = tsfn_;
-    loop_ = std::make_unique<NotifyLoop>(listener, opts, [tsfn](LoopEvent* ev) mutable {
-      bool last = ev->kind == EventKind::Hup || ev->kind == EventKind::Stopped;
-      napi_status st = tsfn.NonBlockingCall(ev, [](Napi::Env env, Napi::Function cb, LoopEvent* e) {
-        std::unique_ptr<LoopEvent> owned(e);
-        if (env == nullptr || cb.IsEmpty()) return;
-        try {
-          cb.Call({EventToJs(env, *owned)});
-        } catch (const Napi::Error& e) {
-          // Policy catches its own errors; one that escapes is a bug: it goes to
-          // process' uncaughtException handling instead of vanishing (the
-          // verdict timeout still keeps the target safe).
-          napi_fatal_exception(env, e.Value());
-        }
-      });
-      if (st != napi_ok) delete ev;
-      if (last) tsfn.Release();
-    }, std::move(table), std::move(mover));
+    loop_ = std::make_unique<NotifyLoop>(
+        listener, opts,
+        [tsfn](LoopEvent* ev) mutable {
+          bool last = ev->kind == EventKind::Hup || ev->kind == EventKind::Stopped;
+          napi_status st = tsfn.NonBlockingCall(ev, [](Napi::Env env, Napi::Function cb, LoopEvent* e) {
+            std::unique_ptr<LoopEvent> owned(e);
+            if (env == nullptr || cb.IsEmpty()) return;
+            try {
+              cb.Call({EventToJs(env, *owned)});
+            } catch (const Napi::Error& e) {
+              // Policy catches its own errors; one that escapes is a bug: it goes to
+              // process' uncaughtException handling instead of vanishing (the
+              // verdict timeout still keeps the target safe).
+              napi_fatal_exception(env, e.Value());
+            }
+          });
+          if (st != napi_ok) delete ev;
+          if (last) tsfn.Release();
+        },
+        std::move(table), std::move(mover));
     if (opts.each_request) loop_->set_request_classifier(std::move(req_table), std::move(req_mover));
   }
 
@@ -303,8 +304,9 @@ class Loop : public Napi::ObjectWrap<Loop> {
 
  private:
   Napi::Value Start(const Napi::CallbackInfo& info) {
-    int rc = loop_->start();
-    if (rc < 0) ThrowSys(info.Env(), rc, "epoll_ctl");
+    const char* failed = "start";
+    int rc = loop_->start(&failed);
+    if (rc < 0) ThrowSys(info.Env(), rc, failed);
     return info.Env().Undefined();
   }
   // reconfigure({vhostTable, vhostGroups: number[], newGroups: string[][], slots, pidsMax, removedGroups: number[]})
@@ -354,11 +356,16 @@ class Loop : public Napi::ObjectWrap<Loop> {
     auto o = info[1].As<Napi::Object>();
     std::string kind = o.Get("kind").ToString().Utf8Value();
     Verdict v;
-    if (kind == "continue") v.kind = Verdict::Kind::Continue;
-    else if (kind == "quiet") v.kind = Verdict::Kind::ContinueQuiet;
-    else if (kind == "peekAgain") v.kind = Verdict::Kind::PeekAgain;
-    else if (kind == "fail") v.kind = Verdict::Kind::Fail;
-    else throw Napi::TypeError::New(info.Env(), "verdict kind must be continue, quiet, peekAgain or fail");
+    if (kind == "continue")
+      v.kind = Verdict::Kind::Continue;
+    else if (kind == "quiet")
+      v.kind = Verdict::Kind::ContinueQuiet;
+    else if (kind == "peekAgain")
+      v.kind = Verdict::Kind::PeekAgain;
+    else if (kind == "fail")
+      v.kind = Verdict::Kind::Fail;
+    else
+      throw Napi::TypeError::New(info.Env(), "verdict kind must be continue, quiet, peekAgain or fail");
     if (o.Get("retryMs").IsNumber()) v.retry_ms = o.Get("retryMs").As<Napi::Number>().Int32Value();
     if (o.Get("errno").IsNumber()) v.error = std::abs(o.Get("errno").As<Napi::Number>().Int32Value());
     if (o.Get("group").IsNumber()) v.group = o.Get("group").As<Napi::Number>().Int32Value();
@@ -498,6 +505,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   if (o.Has("newProcessGroup")) req.new_process_group = o.Get("newProcessGroup").ToBoolean();
   if (o.Has("traps") && o.Get("traps").ToString().Utf8Value() == "accept") req.traps = TrapSet::Accept;
   if (o.Has("traps") && o.Get("traps").ToString().Utf8Value() == "accept-requests") req.traps = TrapSet::AcceptRequests;
+  if (o.Has("traps") && o.Get("traps").ToString().Utf8Value() == "none") req.traps = TrapSet::None;
   SpawnResult res;
   const char* failed = "spawn";
   int rc = spawn_supervised(req, res, &failed);
@@ -578,7 +586,7 @@ Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value DescribeFd(const Napi::CallbackInfo& info) {
-  FdFacts f;
+  SocketFacts f;
   int rc = describe_fd(IntArg(info, 0), f);
   if (rc < 0) ThrowSys(info.Env(), rc, "fstat");
   return FactsToJs(info.Env(), f);
@@ -632,70 +640,17 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
 
 // unixListen(path, mode, backlog) -> fd
 Napi::Value UnixListen(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "unixListen(path, mode, backlog)");
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(info.Env(), "unixListen(path, mode, backlog)");
   int fd = unix_listen(info[0].As<Napi::String>().Utf8Value(), info.Length() > 1 ? IntArg(info, 1) : 0600,
                        info.Length() > 2 ? IntArg(info, 2) : 64);
   if (fd < 0) ThrowSys(info.Env(), fd, "bind");
   return Napi::Number::New(info.Env(), fd);
 }
 
-// Accepts one connection and reads one JSON message with its fds, on the
-// libuv pool (it blocks for at most timeoutMs per phase).
-class AcceptMessageWorker : public Napi::AsyncWorker {
- public:
-  AcceptMessageWorker(Napi::Env env, int fd, int timeout_ms, size_t max_bytes)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), timeout_ms_(timeout_ms),
-        max_bytes_(max_bytes) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { rc_ = unix_accept_message(fd_, timeout_ms_, max_bytes_, out_); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (rc_ == -ETIMEDOUT) {
-      deferred_.Resolve(env.Null());
-      return;
-    }
-    if (rc_ < 0) {
-      for (int fd : out_.fds) close(fd);
-      if (out_.conn_fd >= 0) close(out_.conn_fd);
-      try {
-        ThrowSys(env, rc_, "accept");
-      } catch (const Napi::Error& e) {
-        deferred_.Reject(e.Value());
-      }
-      return;
-    }
-    auto o = Napi::Object::New(env);
-    o.Set("connFd", out_.conn_fd);
-    o.Set("pid", out_.pid);
-    o.Set("uid", out_.uid);
-    o.Set("gid", out_.gid);
-    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, out_.data.data(), out_.data.size()));
-    o.Set("complete", out_.complete);
-    auto fds = Napi::Array::New(env, out_.fds.size());
-    for (size_t i = 0; i < out_.fds.size(); i++) fds.Set(i, out_.fds[i]);
-    o.Set("fds", fds);
-    deferred_.Resolve(o);
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  int fd_, timeout_ms_;
-  size_t max_bytes_;
-  int rc_ = 0;
-  Received out_;
-};
-
-// acceptMessage(listenFd, timeoutMs, maxBytes) -> Promise<null | {connFd, pid, uid, gid, data, complete, fds}>
-Napi::Value AcceptMessage(const Napi::CallbackInfo& info) {
-  auto* w = new AcceptMessageWorker(info.Env(), IntArg(info, 0), IntArg(info, 1), static_cast<size_t>(IntArg(info, 2)));
-  auto p = w->Promise();
-  w->Queue();
-  return p;
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  RegisterErrorClass(env, exports);
   exports.Set("unixListen", Napi::Function::New(env, UnixListen));
-  exports.Set("acceptMessage", Napi::Function::New(env, AcceptMessage));
   exports.Set("Loop", Loop::Init(env));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("startKeeper", Napi::Function::New(env, StartKeeper));
@@ -711,7 +666,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("notifIdValid", Napi::Function::New(env, NotifIdValid));
   exports.Set("probe", Napi::Function::New(env, Probe));
   auto sets = Napi::Object::New(env);
-  for (auto [name, set] : {std::pair<const char*, TrapSet>{"read", TrapSet::Read}, {"accept", TrapSet::Accept},
+  for (auto [name, set] : {std::pair<const char*, TrapSet>{"read", TrapSet::Read},
+                           {"accept", TrapSet::Accept},
                            {"acceptRequests", TrapSet::AcceptRequests}}) {
     TrappedSyscalls t = trapped_syscalls(set);
     auto names = Napi::Array::New(env);
@@ -721,6 +677,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("trappedSyscalls", sets);
   RegisterVhostTableBindings(env, exports);
+  RegisterPeerCredBindings(env, exports);
+  RegisterAgentListener(env, exports);
   return exports;
 }
 

@@ -1,6 +1,5 @@
 #include "cgroup_mover.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,15 +7,8 @@
 
 namespace vhqos {
 
-CgroupMover::CgroupMover(std::vector<std::vector<std::string>> procs) : procs_(std::move(procs)) {
-  for (auto& g : procs_) fds_.emplace_back(g.size(), -1);
-}
-
-CgroupMover::~CgroupMover() {
-  for (auto& g : fds_)
-    for (int fd : g)
-      if (fd >= 0) close(fd);
-}
+CgroupMover::CgroupMover(std::vector<std::vector<std::string>> procs, size_t open_groups)
+    : procs_(std::move(procs)), files_(open_groups) {}
 
 int CgroupMover::groups() const {
   std::lock_guard<std::mutex> g(mu_);
@@ -30,35 +22,42 @@ int CgroupMover::move(pid_t pid, int group) {
     std::lock_guard<std::mutex> g(mu_);
     if (group < 0 || group >= static_cast<int>(procs_.size())) return -EINVAL;
     if (procs_[group].empty()) return -ENOENT;  // a group removed by a reload
-    for (size_t i = 0; i < procs_[group].size(); i++) {
-      int& fd = fds_[group][i];
-      if (fd < 0) fd = open(procs_[group][i].c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd < 0) return -errno;
-      fds.push_back(fd);
-    }
+    int rc = files_.acquire(group, procs_[group], &fds);
+    if (rc < 0) return rc;
   }
   char buf[16];
   int n = snprintf(buf, sizeof buf, "%d", pid);
+  int rc = 0;
   for (int fd : fds)
-    if (write(fd, buf, n) != n) return -errno;
-  return 0;
+    if (write(fd, buf, n) != n) {
+      rc = -errno;
+      break;
+    }
+  std::lock_guard<std::mutex> g(mu_);
+  files_.release(group);
+  return rc;
 }
 
 void CgroupMover::add_groups(std::vector<std::vector<std::string>> procs) {
   std::lock_guard<std::mutex> g(mu_);
-  for (auto& p : procs) {
-    fds_.emplace_back(p.size(), -1);
-    procs_.push_back(std::move(p));
-  }
+  for (auto& p : procs) procs_.push_back(std::move(p));
 }
 
 void CgroupMover::remove_group(int group) {
   std::lock_guard<std::mutex> g(mu_);
   if (group < 0 || group >= static_cast<int>(procs_.size())) return;
-  for (int fd : fds_[group])
-    if (fd >= 0) close(fd);
-  fds_[group].clear();
+  files_.forget(group);
   procs_[group].clear();
+}
+
+size_t CgroupMover::open_groups() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return files_.open_groups();
+}
+
+unsigned long long CgroupMover::opens() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return files_.opens();
 }
 
 }  // namespace vhqos

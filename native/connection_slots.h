@@ -19,9 +19,9 @@
 namespace vhqos {
 
 struct SlotLimits {
-  int max = 0;                   // 0: unlimited
-  int reserve = 0;               // free server processes kept for this group
-  int queue_timeout_ms = 5000;   // over max: how long a connection may wait for a slot
+  int max = 0;                  // 0: unlimited
+  int reserve = 0;              // free server processes kept for this group
+  int queue_timeout_ms = 5000;  // over max: how long a connection may wait for a slot
 };
 
 class ConnectionSlots {
@@ -30,9 +30,9 @@ class ConnectionSlots {
   // A reload: new limits by group (more groups, maybe); slots in use stay.
   void set_limits(std::vector<SlotLimits> limits);
   const SlotLimits& limits(int g) const { return limits_[index(g)]; }
-  bool full(int g) const;   // at max: a new connection of g waits
+  bool full(int g) const;  // at max: a new connection of g waits
   void take(int g) { serving_[index(g)]++; }
-  void give_back(int g);    // a connection that will not reach a process after all
+  void give_back(int g);  // a connection that will not reach a process after all
   int serving(int g) const { return serving_[index(g)]; }
   // How many free processes a connection of g must leave to other groups
   // whose reserve is not in use yet.

@@ -25,7 +25,7 @@ namespace vhqos {
 // (vsftpd, xinetd). New processes are found at their first trapped syscall,
 // with their parent from /proc.
 namespace {
-const char* const kReadSet[] = {"accept", "accept4", "dup",   "dup2",        "dup3",   "read",    "readv",
+const char* const kReadSet[] = {"accept",   "accept4", "dup",   "dup2",        "dup3",   "read",    "readv",
                                 "recvfrom", "recvmsg", "close", "close_range", "execve", "execveat"};
 // Classification at accept: only accept, where the connection is classified
 // and handed over. Reads, closes, dups, forks and execs run untouched.
@@ -37,6 +37,9 @@ const char* const kAcceptRequestsSet[] = {"accept", "accept4", "read", "readv", 
 }  // namespace
 
 TrappedSyscalls trapped_syscalls(TrapSet set) {
+  // Stand-alone placement: a filter that allows everything, so the instance's
+  // listener, keeper and exit tracking work as for the other sets.
+  if (set == TrapSet::None) return {kAcceptSet, 0, false};
   if (set == TrapSet::Accept) return {kAcceptSet, static_cast<int>(sizeof kAcceptSet / sizeof *kAcceptSet), false};
   if (set == TrapSet::AcceptRequests)
     return {kAcceptRequestsSet, static_cast<int>(sizeof kAcceptRequestsSet / sizeof *kAcceptRequestsSet), false};

@@ -7,8 +7,9 @@ namespace vhqos {
 
 // Which syscalls go to the supervisor: everything the first-read model needs,
 // only what classification at accept needs (accept), or accept and the reads
-// (classification at accept with classifyEach: request).
-enum class TrapSet { Read, Accept, AcceptRequests };
+// (classification at accept with classifyEach: request); or nothing (the
+// stand-alone placement mode: the server asks vhqos itself, see src/placement/).
+enum class TrapSet { Read, Accept, AcceptRequests, None };
 
 // Builds the BPF program (with libseccomp) that sends the vhqos syscalls to
 // the supervisor as user notifications and allows everything else.

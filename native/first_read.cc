@@ -45,7 +45,7 @@ void NotifyLoop::inspect_read(struct seccomp_notif& n, pid_t tgid, int fd, const
     send_continue(n.id);
     return;
   }
-  FdFacts facts;
+  SocketFacts facts;
   if (describe_fd(local, facts) < 0 || !is_connection(facts)) {
     // Files, pipes, unix and listening sockets never carry a request: stay quiet.
     {
@@ -161,9 +161,9 @@ void NotifyLoop::record_copy(Proc& p, int fd, int new_fd, const char* syscall) {
 void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t tgid, const char* name) {
   Sys kind = static_cast<Sys>(kind_int);
   int fd = static_cast<int>(n.data.args[0]);
-  auto simple = [&](EventKind k, int fd1, int fd2) {
+  auto simple = [&](EventKind k, int fd1, int new_fd) {
     auto* ev = notif_event(k, n, tgid, name, fd1);
-    ev->fd2 = fd2;
+    ev->new_fd = new_fd;
     return ev;
   };
   switch (kind) {
@@ -223,8 +223,10 @@ void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t t
         }
       }
       send_continue(n.id);
-      if (ev->fds.empty()) delete ev;
-      else post(ev);
+      if (ev->fds.empty())
+        delete ev;
+      else
+        post(ev);
       return;
     }
     case Sys::Dup2: {
@@ -240,8 +242,10 @@ void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t t
         if (old != fds.end() && (old->second.flags & kTracked)) record_copy(procs_[tgid], fd, newfd, name);
         // newfd now names old's file: it inherits old's state (or none).
         // A number the process cannot have (dup2 will fail) is never recorded.
-        if (old != fds.end() && static_cast<uint64_t>(newfd) < procs_[tgid].max_fd) fds[newfd] = old->second;
-        else if (prev != fds.end()) fds.erase(prev);
+        if (old != fds.end() && static_cast<uint64_t>(newfd) < procs_[tgid].max_fd)
+          fds[newfd] = old->second;
+        else if (prev != fds.end())
+          fds.erase(prev);
       }
       send_continue(n.id);
       if (report) post(simple(EventKind::Dup, fd, newfd));
@@ -309,8 +313,7 @@ void NotifyLoop::handle_read_mode(struct seccomp_notif& n, int kind_int, pid_t t
       post(simple(EventKind::Exec, -1, -1));
       return;
     }
-    default:
-      send_continue(n.id);
+    default: send_continue(n.id);
   }
 }
 

@@ -178,9 +178,10 @@ struct Decoder {
     if (!pseudo) regular = true;
     if (kind == kAuthority) {
       *out = H2Result{};
-      out->kind = usable && host_from_authority(reinterpret_cast<const uint8_t*>(value.data()), value.size(), &out->host)
-                      ? H2Result::Host
-                      : H2Result::NoHost;
+      out->kind =
+          usable && host_from_authority(reinterpret_cast<const uint8_t*>(value.data()), value.size(), &out->host)
+              ? H2Result::Host
+              : H2Result::NoHost;
       if (out->kind != H2Result::Host) out->host.clear();
       return true;
     }

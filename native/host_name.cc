@@ -12,9 +12,7 @@ uint8_t lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? c | 0x20 : c; }
 bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 bool is_label_char(uint8_t c) { return (c >= 'a' && c <= 'z') || is_digit(c) || c == '_' || c == '-'; }
 bool is_name_char(uint8_t c) { return is_label_char(lower(c)) || c == '.'; }
-bool is_ip6_char(uint8_t c) {
-  return is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'f') || c == ':' || c == '.';
-}
+bool is_ip6_char(uint8_t c) { return is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'f') || c == ':' || c == '.'; }
 
 // `(?::[0-9]*)?$` from position i.
 bool port_then_end(const uint8_t* s, size_t i, size_t n) {

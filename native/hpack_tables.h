@@ -6,6 +6,9 @@
 
 namespace vhqos {
 
+// The tables keep RFC 7541's layout, several entries a line.
+// clang-format off
+
 constexpr const char* kHpackStaticNames[61] = {
     ":authority", ":method", ":method", ":path", ":path", ":scheme",
     ":scheme", ":status", ":status", ":status", ":status", ":status",
@@ -71,6 +74,8 @@ constexpr HuffmanCode kHuffmanCodes[257] = {
     {0x7ffffe9, 27}, {0x7ffffea, 27}, {0x7ffffeb, 27}, {0xffffffe, 28}, {0x7ffffec, 27}, {0x7ffffed, 27},
     {0x7ffffee, 27}, {0x7ffffef, 27}, {0x7fffff0, 27}, {0x3ffffee, 26}, {0x3fffffff, 30},
 };
+// clang-format on
+
 // clang-format on
 
 }  // namespace vhqos

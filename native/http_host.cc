@@ -34,9 +34,7 @@ size_t find_lf(const uint8_t* b, size_t from, size_t n) {
 }
 
 // End of a line without its CR (CRLF is the normal line end).
-size_t trim_cr(const uint8_t* b, size_t start, size_t end) {
-  return end > start && b[end - 1] == CR ? end - 1 : end;
-}
+size_t trim_cr(const uint8_t* b, size_t start, size_t end) { return end > start && b[end - 1] == CR ? end - 1 : end; }
 
 enum class Line { Target, Partial, Bad };
 

@@ -42,7 +42,7 @@ int sockopt_int(int fd, int opt, int* v) {
 
 }  // namespace
 
-int describe_fd(int fd, FdFacts& out) {
+int describe_fd(int fd, SocketFacts& out) {
   struct stat st;
   if (fstat(fd, &st) < 0) return -errno;
   out.is_socket = S_ISSOCK(st.st_mode);
@@ -68,7 +68,8 @@ ssize_t peek_bytes(int fd, std::vector<uint8_t>& out, size_t max) {
   // usually well under 1 KiB): the peek copies what is there, never more.
   int queued = 0;
   size_t want = max < 4096 ? max : 4096;
-  if (ioctl(fd, SIOCINQ, &queued) == 0 && queued > 0) want = static_cast<size_t>(queued) < max ? static_cast<size_t>(queued) : max;
+  if (ioctl(fd, SIOCINQ, &queued) == 0 && queued > 0)
+    want = static_cast<size_t>(queued) < max ? static_cast<size_t>(queued) : max;
   out.resize(want);
   ssize_t n;
   do n = recv(fd, out.data(), want, MSG_PEEK | MSG_DONTWAIT);

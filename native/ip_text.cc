@@ -52,6 +52,18 @@ void append_hex(unsigned v, std::string* out) {
 bool Ip16::operator==(const Ip16& o) const { return memcmp(b, o.b, 16) == 0; }
 bool Ip16::operator<(const Ip16& o) const { return memcmp(b, o.b, 16) < 0; }
 
+bool ip_is_v4(const Ip16& ip) { return is_mapped(ip); }
+
+Ip16 ip_masked(const Ip16& ip, int bits) {
+  Ip16 out = ip;
+  for (int i = 0; i < 16; i++) {
+    const int keep = bits - 8 * i;
+    if (keep >= 8) continue;
+    out.b[i] &= keep <= 0 ? 0 : static_cast<uint8_t>(0xff00 >> keep);
+  }
+  return out;
+}
+
 bool ip_from_text(std::string_view text, Ip16* out) {
   char buf[64];
   if (!c_string(text, buf)) return false;

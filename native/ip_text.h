@@ -21,6 +21,10 @@ struct Ip16 {
 bool ip_from_text(std::string_view text, Ip16* out);
 // IPv6 text only (net.isIP(text) === 6 without a zone id).
 bool ip6_from_text(std::string_view text, Ip16* out);
+// An IPv4 address (held as ::ffff:a.b.c.d).
+bool ip_is_v4(const Ip16& ip);
+// The first `bits` (0..128) bits of ip, the rest zero: a range's network.
+Ip16 ip_masked(const Ip16& ip, int bits);
 // AF_INET / AF_INET6 socket address; false for null, short or other families.
 bool ip_from_sockaddr(const sockaddr* sa, socklen_t len, Ip16* out, int* port);
 

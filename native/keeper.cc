@@ -16,16 +16,24 @@ namespace vhqos {
 
 namespace {
 
+void send_continue(int lfd, uint64_t id, struct seccomp_notif_resp* resp, unsigned resp_size) {
+  memset(resp, 0, resp_size);
+  resp->id = id;
+  resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, resp);
+}
+
 void answer_held(int lfd, PendingIdSlots* pending, struct seccomp_notif_resp* resp, unsigned resp_size) {
   // What a dead supervisor had received and not answered: it continues. An
   // id answered meanwhile is refused by the kernel (ENOENT), harmlessly.
   for (size_t i = 0; i < PendingIdSlots::kSlots; i++) {
     uint64_t id = pending->id[i].load();
-    if (!id) continue;
-    memset(resp, 0, resp_size);
-    resp->id = id;
-    resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-    ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, resp);
+    if (id) send_continue(lfd, id, resp, resp_size);
+  }
+  // And the one it had in hand when it died (pending_ids.h).
+  if (pending->received_any.load(std::memory_order_acquire)) {
+    uint64_t last = pending->last_received.load(std::memory_order_relaxed);
+    for (uint64_t k = 0; k <= PendingIdSlots::kAfterReceived; k++) send_continue(lfd, last + k, resp, resp_size);
   }
 }
 
@@ -54,8 +62,8 @@ bool hand_over(int conn, int lfd, int memfd, pid_t root) {
 
 }  // namespace
 
-void keeper_serve(int lfd, int wfd, int memfd, int sock, const char* path, pid_t root, void* pending_mem,
-                  void* req_buf, unsigned req_size, void* resp_buf, unsigned resp_size) {
+void keeper_serve(int lfd, int wfd, int memfd, int sock, const char* path, pid_t root, void* pending_mem, void* req_buf,
+                  unsigned req_size, void* resp_buf, unsigned resp_size) {
   auto* pending = static_cast<PendingIdSlots*>(pending_mem);
   auto* req = static_cast<struct seccomp_notif*>(req_buf);
   auto* resp = static_cast<struct seccomp_notif_resp*>(resp_buf);
@@ -108,10 +116,8 @@ void keeper_serve(int lfd, int wfd, int memfd, int sock, const char* path, pid_t
       if (errno == EINTR || errno == ENOENT) continue;
       leave(1);
     }
-    memset(resp, 0, resp_size);
-    resp->id = req->id;
-    resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-    ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, resp);
+    note_received(pending, req->id);  // the next supervisor's gap starts from here
+    send_continue(lfd, req->id, resp, resp_size);
   }
 }
 

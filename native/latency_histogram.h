@@ -33,7 +33,7 @@ class LatencyHistogram {
   static constexpr int kSub = 4, kBuckets = 64 * kSub;
   static int bucket(uint64_t us) {
     if (us < kSub) return static_cast<int>(us);
-    int hi = 63 - __builtin_clzll(us);                       // us in [2^hi, 2^(hi+1))
+    int hi = 63 - __builtin_clzll(us);                          // us in [2^hi, 2^(hi+1))
     int sub = static_cast<int>((us >> (hi - 2)) & (kSub - 1));  // next two bits
     int b = hi * kSub + sub;
     return b < kBuckets ? b : kBuckets - 1;

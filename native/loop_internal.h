@@ -10,9 +10,8 @@ namespace vhqos {
 namespace loop_internal {
 
 // epoll tags: kind in the top byte, payload below.
-constexpr uint64_t kTagListener = 1ULL << 56, kTagEvent = 2ULL << 56, kTagPidfd = 3ULL << 56,
-                   kTagParked = 4ULL << 56, kTagHeld = 5ULL << 56, kTagServerListener = 6ULL << 56,
-                   kTagMask = 0xffULL << 56;
+constexpr uint64_t kTagListener = 1ULL << 56, kTagEvent = 2ULL << 56, kTagPidfd = 3ULL << 56, kTagParked = 4ULL << 56,
+                   kTagHeld = 5ULL << 56, kTagServerListener = 6ULL << 56, kTagMask = 0xffULL << 56;
 
 // classifyEach: request, accept mode: moves for later requests are reported
 // to policy (status, tables) at most this often.

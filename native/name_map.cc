@@ -14,7 +14,8 @@ int NameMap::find(std::string_view key, uint64_t h) const {
   for (size_t i = slot_of(h, mask);; i = (i + 1) & mask) {
     const Slot& s = slots_[i];
     if (s.value < 0) return -1;
-    if (s.hash == h && s.len == key.size() && memcmp(arena_.data() + s.off, key.data(), key.size()) == 0) return s.value;
+    if (s.hash == h && s.len == key.size() && memcmp(arena_.data() + s.off, key.data(), key.size()) == 0)
+      return s.value;
   }
 }
 

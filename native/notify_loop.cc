@@ -1,3 +1,7 @@
+// The notification loop's thread: receive, answer on the fast path or hand to
+// policy, and the read-mode handlers. Over 400 lines because the receive path
+// and the per-syscall handlers share the loop's state and must stay readable
+// as one sequence (the accept-mode dispatcher lives in acceptor.cc).
 #include "notify_loop.h"
 
 #include <linux/audit.h>
@@ -25,7 +29,6 @@ namespace vhqos {
 
 using namespace loop_internal;
 
-
 NotifyLoop::NotifyLoop(int listener, LoopOptions opts, Sink sink, std::unique_ptr<VhostTable> table,
                        std::unique_ptr<CgroupMover> mover)
     : listener_(listener), opts_(opts), sink_(std::move(sink)), table_(std::move(table)), mover_(std::move(mover)) {}
@@ -39,17 +42,21 @@ NotifyLoop::~NotifyLoop() {
   if (evfd_ >= 0) close(evfd_);
 }
 
-int NotifyLoop::start() {
+int NotifyLoop::start(const char** failed) {
+  auto fail = [&](const char* call, int rc) {
+    *failed = call;
+    return rc;
+  };
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epfd_ < 0) return -errno;
+  if (epfd_ < 0) return fail("epoll_create1", -errno);
   evfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (evfd_ < 0) return -errno;
+  if (evfd_ < 0) return fail("eventfd", -errno);
   struct epoll_event e = {};
   e.events = EPOLLIN;
   e.data.u64 = kTagListener;
-  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, listener_, &e) < 0) return -errno;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, listener_, &e) < 0) return fail("epoll_ctl", -errno);
   e.data.u64 = kTagEvent;
-  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &e) < 0) return -errno;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &e) < 0) return fail("epoll_ctl", -errno);
   if (opts_.sync_wakeup >= 0) {
     // Off at accept: a hand-over would run the woken server process on the
     // loop's CPU, stacking the whole server on one CPU behind the loop.
@@ -58,7 +65,7 @@ int NotifyLoop::start() {
   }
   if (opts_.pending_fd >= 0) pending_ids_.attach(opts_.pending_fd);
   if (opts_.classify_at == ClassifyAt::Accept) {
-    if (!table_ || !mover_) return -EINVAL;
+    if (!table_ || !mover_) return fail("classifyAt accept without a vhost table", -EINVAL);
     acceptor_ = std::make_unique<Acceptor>(listener_, epfd_, kTagHeld, kTagServerListener, opts_.accept,
                                            std::move(table_), std::move(mover_), this, &pending_ids_);
   }
@@ -83,9 +90,6 @@ void NotifyLoop::stop() {
   }
   thread_.join();
 }
-
-
-
 
 // A read-mode notification that waits here (first bytes, a verdict) is listed
 // in the keeper's table until it is answered: if vhqos is killed, the keeper
@@ -154,8 +158,10 @@ void NotifyLoop::set_group(pid_t tgid, int group) {
 }
 
 void NotifyLoop::reply(uint64_t id, int error) {
-  if (error) send_error(id, error);
-  else send_continue(id);
+  if (error)
+    send_error(id, error);
+  else
+    send_continue(id);
 }
 
 void NotifyLoop::wake() {
@@ -213,8 +219,10 @@ bool NotifyLoop::respond(uint64_t id, const Verdict& v) {
         }
       }
     }
-    if (running_) to_send_.emplace_back(id, error);
-    else direct = true;
+    if (running_)
+      to_send_.emplace_back(id, error);
+    else
+      direct = true;
   }
   if (direct) {  // no loop thread to hand it to
     reply(id, error);
@@ -249,10 +257,6 @@ LoopStats NotifyLoop::stats() {
   if (acceptor_) s.accept = acceptor_->stats();
   return s;
 }
-
-
-
-
 
 void NotifyLoop::handle(struct seccomp_notif& n) {
   {
@@ -300,8 +304,10 @@ void NotifyLoop::handle_accept_mode(struct seccomp_notif& n, int kind_int, pid_t
         tenant = procs_[tgid].tenant;
         procs_[tgid].accepts++;
       }
-      if (tenant) acceptor_->on_tenant_accept(n, tgid);
-      else acceptor_->on_accept(n, tgid);
+      if (tenant)
+        acceptor_->on_tenant_accept(n, tgid);
+      else
+        acceptor_->on_accept(n, tgid);
       return;
     }
     case Sys::Fork: {
@@ -373,7 +379,6 @@ void NotifyLoop::drain_sends() {
     parked_.emplace(next_parked_++, again);
   }
 }
-
 
 void NotifyLoop::sweep_timeouts() {
   std::vector<uint64_t> expired;
@@ -472,6 +477,7 @@ void NotifyLoop::run() {
           hup = true;
           continue;
         }
+        pending_ids_.received(n->id);  // before anything can stall: the keeper covers it if we die here
         handle(*n);
       }
     }

@@ -27,15 +27,18 @@ namespace vhqos {
 // over here, reported to policy in batches).
 enum class ClassifyAt { Read, Accept };
 
+// The numbers below are fallbacks for direct users of the addon (its tests):
+// vhqos always passes the config's values, whose defaults live in one place,
+// src/config/schema.json.
 struct LoopOptions {
   ClassifyAt classify_at = ClassifyAt::Read;
   int verdict_timeout_ms = 2000;     // no answer from policy in time: CONTINUE
   int first_byte_timeout_ms = 3000;  // blocking first read: wait this long for bytes
   int peek_bytes = 4096;
-  bool peek = true;                  // false: address-only config, no need to look
-  AcceptOptions accept;              // classify_at == Accept
-  int sync_wakeup = -1;              // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: 1 on, 0 off, -1 as it is
-  int pending_fd = -1;               // the keeper's table of held notifications (start_keeper), or -1
+  bool peek = true;      // false: address-only config, no need to look
+  AcceptOptions accept;  // classify_at == Accept
+  int sync_wakeup = -1;  // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: 1 on, 0 off, -1 as it is
+  int pending_fd = -1;   // the keeper's table of held notifications (start_keeper), or -1
   // options.classifyEach: request: every later request on a classified
   // connection is classified again (set_request_classifier gives the table
   // and the mover; unmatched requests go to accept.default_group).
@@ -51,27 +54,42 @@ struct Verdict {
 };
 
 // Requests: processes moved for a later request of their connection (classifyEach: request).
-enum class EventKind { Read, Fork, Accept, Dup, Close, Exec, Process, Exit, Timeout, Hup, Stopped, Error, HandOvers, Requests };
+enum class EventKind {
+  Read,
+  Fork,
+  Accept,
+  Dup,
+  Close,
+  Exec,
+  Process,
+  Exit,
+  Timeout,
+  Hup,
+  Stopped,
+  Error,
+  HandOvers,
+  Requests
+};
 
 struct LoopEvent {
   explicit LoopEvent(EventKind k) : kind(k) {}
   EventKind kind;
   bool needs_verdict = false;
   uint64_t id = 0;
-  pid_t tid = 0, tgid = 0, ppid = 0;
+  pid_t tid = 0, pid = 0, ppid = 0;  // pid: the thread group (the kernel's tgid)
   std::string syscall;
-  int fd = -1, fd2 = -1;
+  int fd = -1, new_fd = -1;
   uint64_t flags = 0;
-  uint32_t accepts = 0;              // accept calls by this process so far
-  FdFacts facts;
+  uint32_t accepts = 0;  // accept calls by this process so far
+  SocketFacts facts;
   std::vector<uint8_t> bytes;
-  int peek_result = 0;               // bytes peeked, 0 = EOF, or -errno
+  int peek_result = 0;  // bytes peeked, 0 = EOF, or -errno
   int waited_ms = 0;
-  bool peer_closed = false;          // Read: the client has shut its side (no more bytes will come)
-  bool after_accept = false;         // Fork: the process accepted since its last fork
-  std::vector<int> fds;              // close_range: tracked fds that closed
-  int error = 0;                     // Error: -errno
-  std::vector<HandOver> handovers;   // HandOvers: a batch, in order; Requests: the moves
+  bool peer_closed = false;         // Read: the client has shut its side (no more bytes will come)
+  bool after_accept = false;        // Fork: the process accepted since its last fork
+  std::vector<int> fds;             // close_range: tracked fds that closed
+  int error = 0;                    // Error: -errno
+  std::vector<HandOver> handovers;  // HandOvers: a batch, in order; Requests: the moves
 };
 
 // The read-mode fd tables (the patent's read flags, 501, and fd copies, 429):
@@ -92,11 +110,12 @@ struct FdTables {
 };
 
 // An event about notification n of process tgid (syscall `name`, fd).
-inline LoopEvent* notif_event(EventKind k, const struct seccomp_notif& n, pid_t tgid, const std::string& name, int fd = -1) {
+inline LoopEvent* notif_event(EventKind k, const struct seccomp_notif& n, pid_t tgid, const std::string& name,
+                              int fd = -1) {
   auto* ev = new LoopEvent(k);
   ev->id = n.id;
   ev->tid = static_cast<pid_t>(n.pid);
-  ev->tgid = tgid;
+  ev->pid = tgid;
   ev->syscall = name;
   ev->fd = fd;
   return ev;
@@ -108,14 +127,14 @@ struct PerRequestStats {
   uint64_t requests = 0;      // of them, the start of a new HTTP/1.x request
   uint64_t reclassified = 0;  // requests of another group than their process's: a move
   uint64_t moves = 0, move_errors = 0;
-  uint64_t incomplete = 0;    // a request head cut short before its Host: left where it was
-  uint64_t unwatched = 0;     // connections no longer followed (TLS, address-only listener, fd reused)
+  uint64_t incomplete = 0;            // a request head cut short before its Host: left where it was
+  uint64_t unwatched = 0;             // connections no longer followed (TLS, address-only listener, fd reused)
   std::vector<uint64_t> group_moves;  // by group index
 };
 
 struct LoopStats {
-  uint64_t notifications = 0, fast = 0, quiet_inspections = 0, events = 0, verdicts = 0,
-           timeouts = 0, parked = 0, send_errors = 0, tenant_reads = 0;
+  uint64_t notifications = 0, fast = 0, quiet_inspections = 0, events = 0, verdicts = 0, timeouts = 0, parked = 0,
+           send_errors = 0, tenant_reads = 0;
   AcceptStats accept;
   PerRequestStats per_request;
 };
@@ -127,7 +146,8 @@ class NotifyLoop : public AcceptorHost {
   NotifyLoop(int listener, LoopOptions opts, Sink sink, std::unique_ptr<VhostTable> table = nullptr,
              std::unique_ptr<CgroupMover> mover = nullptr);
   ~NotifyLoop();
-  int start();
+  // 0 or -errno; on failure *failed names the call that failed.
+  int start(const char** failed);
   // Stops the thread; pending notifications are answered CONTINUE first.
   void stop();
   // Registers a process (thread-group leader) the loop supervises, in cgroup
@@ -169,11 +189,11 @@ class NotifyLoop : public AcceptorHost {
     struct seccomp_notif notif;
     pid_t tgid;
     int fd, local_fd;
-    FdFacts facts;
+    SocketFacts facts;
     int64_t started, deadline;
     std::string syscall;
-    bool timer_only = false;  // re-peek at the deadline, not on readability
-    bool by_rcvtimeo = false; // the deadline is the socket's SO_RCVTIMEO
+    bool timer_only = false;   // re-peek at the deadline, not on readability
+    bool by_rcvtimeo = false;  // the deadline is the socket's SO_RCVTIMEO
   };
   struct Pending {
     int64_t deadline;
@@ -228,9 +248,9 @@ class NotifyLoop : public AcceptorHost {
   std::condition_variable req_cv_;
   std::deque<RequestMove> req_jobs_;
   bool req_stop_ = false;
-  std::vector<uint8_t> req_buf_;                    // loop thread only
-  std::unordered_map<pid_t, HandOver> req_batch_;   // guarded by mu_: accept mode, latest move per process
-  int64_t req_batch_since_ = 0;                     // guarded by mu_
+  std::vector<uint8_t> req_buf_;                   // loop thread only
+  std::unordered_map<pid_t, HandOver> req_batch_;  // guarded by mu_: accept mode, latest move per process
+  int64_t req_batch_since_ = 0;                    // guarded by mu_
   void handle_accept_mode(struct seccomp_notif& n, int kind, pid_t tgid);
   void handle_read_mode(struct seccomp_notif& n, int kind, pid_t tgid, const char* name);
   void sweep_timeouts();
@@ -250,18 +270,18 @@ class NotifyLoop : public AcceptorHost {
   // Verdicts from JavaScript are sent by the loop thread: with SYNC_WAKE_UP
   // the woken target takes the sender's CPU, which must not be the JS thread's.
   std::vector<std::pair<uint64_t, int>> to_send_;  // guarded by mu_: (id, error)
-  std::vector<std::pair<Parked, int>> to_retry_;  // guarded by mu_: (read, delay ms)
+  std::vector<std::pair<Parked, int>> to_retry_;   // guarded by mu_: (read, delay ms)
   void drain_sends();
   void deliver_read(LoopEvent* ev, const Parked& pk);
   uint64_t next_parked_ = 1;
   LoopStats stats_;
-  PendingIds pending_ids_;              // shared with the keeper
-  std::mutex slots_mu_;                 // guards held_slots_
+  PendingIds pending_ids_;                        // shared with the keeper
+  std::mutex slots_mu_;                           // guards held_slots_
   std::unordered_map<uint64_t, int> held_slots_;  // read mode: notification id -> slot in pending_ids_
   void hold_id(uint64_t id);
   void release_id(uint64_t id);
-  void apply_reconfig();                // loop thread: the pending reload, if any
-  std::mutex reconfig_mu_;              // guards reconfig_, reconfig_done_
+  void apply_reconfig();    // loop thread: the pending reload, if any
+  std::mutex reconfig_mu_;  // guards reconfig_, reconfig_done_
   std::condition_variable reconfig_cv_;
   std::unique_ptr<Reconfig> reconfig_;
   uint64_t reconfig_done_ = 0, reconfig_seq_ = 0;

@@ -106,8 +106,7 @@ bool is_own_connection(const sockaddr_storage& local, const sockaddr_storage& pe
   const uint64_t netns = sock >= 0 ? SockDiag::netns_of(sock) : 0;
   // Without inet_diag (a kernel without the module) the kernel finds not even
   // our own end: then read the namespace's /proc/<pid>/net/tcp instead.
-  const bool kernel =
-      diag.held(netns, sock, servers[0], local, peer, sock >= 0 ? socket_cookie(sock) : kNoCookie) == 1;
+  const bool kernel = diag.held(netns, sock, servers[0], local, peer, sock >= 0 ? socket_cookie(sock) : kNoCookie) == 1;
   uint64_t inode = 0;
   uint32_t uid = kNoUid;
   // The client socket's own address is our peer, its peer our local address.

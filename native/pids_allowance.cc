@@ -1,6 +1,5 @@
 #include "pids_allowance.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,34 +7,17 @@
 
 namespace vhqos {
 
-PidsAllowance::PidsAllowance(std::vector<PidsLimit> limits) : limits_(std::move(limits)) {
-  fds_.resize(limits_.size());
-  written_.assign(limits_.size(), -1);
-  for (size_t g = 0; g < limits_.size(); g++) {
-    fds_[g].assign(limits_[g].files.size(), -1);
-    any_ = any_ || (limits_[g].max >= 0 && !limits_[g].files.empty());
-  }
-}
-
-PidsAllowance::~PidsAllowance() { close_all(); }
-
-void PidsAllowance::close_all() {
-  for (auto& v : fds_)
-    for (int fd : v)
-      if (fd >= 0) close(fd);
-  fds_.clear();
+PidsAllowance::PidsAllowance(std::vector<PidsLimit> limits, size_t open_groups)
+    : files_(std::make_unique<OpenFiles>(open_groups)) {
+  set_limits(std::move(limits));
 }
 
 void PidsAllowance::set_limits(std::vector<PidsLimit> limits) {
-  close_all();
+  files_->forget_all();
   limits_ = std::move(limits);
-  fds_.resize(limits_.size());
   written_.assign(limits_.size(), -1);
   any_ = false;
-  for (size_t g = 0; g < limits_.size(); g++) {
-    fds_[g].assign(limits_[g].files.size(), -1);
-    any_ = any_ || (limits_[g].max >= 0 && !limits_[g].files.empty());
-  }
+  for (auto& l : limits_) any_ = any_ || (l.max >= 0 && !l.files.empty());
 }
 
 int PidsAllowance::set_idle(int g, int idle) {
@@ -44,12 +26,11 @@ int PidsAllowance::set_idle(int g, int idle) {
   if (want == written_[g]) return 0;
   char buf[32];
   int n = snprintf(buf, sizeof buf, "%lld\n", want);
-  int rc = 0;
-  for (size_t i = 0; i < limits_[g].files.size(); i++) {
-    int& fd = fds_[g][i];
-    if (fd < 0) fd = open(limits_[g].files[i].c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || pwrite(fd, buf, n, 0) != n) rc = -errno;
-  }
+  std::vector<int> fds;
+  int rc = files_->acquire(g, limits_[g].files, &fds);
+  for (int fd : fds)
+    if (pwrite(fd, buf, n, 0) != n) rc = -errno;
+  files_->release(g);
   if (rc == 0) written_[g] = want;
   writes_++;
   return rc;

@@ -6,20 +6,23 @@
 // the children serving it are limited as configured; the idle pool is not
 // counted. One write when the number changes, from the loop thread.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "open_files.h"
 
 namespace vhqos {
 
 struct PidsLimit {
-  long long max = -1;               // configured pids.max; -1: none (nothing written)
-  std::vector<std::string> files;   // the group's pids.max file(s)
+  long long max = -1;              // configured pids.max; -1: none (nothing written)
+  std::vector<std::string> files;  // the group's pids.max file(s)
 };
 
 class PidsAllowance {
  public:
-  explicit PidsAllowance(std::vector<PidsLimit> limits);
-  ~PidsAllowance();
+  // The pids.max files of at most `open_groups` groups stay open at once.
+  explicit PidsAllowance(std::vector<PidsLimit> limits, size_t open_groups = OpenFiles::kDefaultMaxGroups);
   PidsAllowance(const PidsAllowance&) = delete;
   PidsAllowance& operator=(const PidsAllowance&) = delete;
   bool any() const { return any_; }
@@ -29,11 +32,11 @@ class PidsAllowance {
   int set_idle(int g, int idle);
   long long written(int g) const { return g >= 0 && static_cast<size_t>(g) < written_.size() ? written_[g] : -1; }
   unsigned long long writes() const { return writes_; }
+  size_t open_groups() const { return files_->open_groups(); }
 
  private:
-  void close_all();
   std::vector<PidsLimit> limits_;
-  std::vector<std::vector<int>> fds_;  // opened on first write
+  std::unique_ptr<OpenFiles> files_;  // opened on first write
   std::vector<long long> written_;
   bool any_ = false;
   unsigned long long writes_ = 0;

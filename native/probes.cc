@@ -33,8 +33,10 @@ int child_listener(bool* killable, int* err) {
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     int lfd = sys_seccomp(SECCOMP_SET_MODE_FILTER,
                           SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
-    if (lfd >= 0) result[1] = 1;
-    else lfd = sys_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    if (lfd >= 0)
+      result[1] = 1;
+    else
+      lfd = sys_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
     if (lfd < 0) result[0] = -lfd;
     send_with_fd(sv[1], result, sizeof result, lfd);
     _exit(0);

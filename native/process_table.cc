@@ -57,12 +57,11 @@ void NotifyLoop::remove_process(pid_t tgid) {
     if (it == procs_.end()) return;
     close(it->second.pidfd);  // also leaves the epoll set
     procs_.erase(it);
-    for (auto t = threads_.begin(); t != threads_.end();)
-      t = t->second == tgid ? threads_.erase(t) : std::next(t);
+    for (auto t = threads_.begin(); t != threads_.end();) t = t->second == tgid ? threads_.erase(t) : std::next(t);
   }
   if (acceptor_) acceptor_->on_process_exit(tgid);
   auto* ev = new LoopEvent(EventKind::Exit);
-  ev->tgid = ev->tid = tgid;
+  ev->pid = ev->tid = tgid;
   post(ev);
 }
 
@@ -123,7 +122,7 @@ bool NotifyLoop::resolve_task(pid_t tid, pid_t* tgid) {
   if (new_proc) {
     auto* ev = new LoopEvent(EventKind::Process);
     ev->tid = tid;
-    ev->tgid = tg;
+    ev->pid = tg;
     ev->ppid = ppid;
     {
       std::lock_guard<std::mutex> g(mu_);

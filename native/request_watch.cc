@@ -58,8 +58,10 @@ bool NotifyLoop::handle_fd_bookkeeping(struct seccomp_notif& n, int kind_int, pi
         watched = it != fds.end() && (it->second.flags & kPerRequest);
         if (!watched) stats_.fast++;
       }
-      if (watched) request_read(n, tgid, fd);
-      else send_continue(n.id);
+      if (watched)
+        request_read(n, tgid, fd);
+      else
+        send_continue(n.id);
       return true;
     }
     case Sys::Close:
@@ -75,15 +77,15 @@ bool NotifyLoop::handle_fd_bookkeeping(struct seccomp_notif& n, int kind_int, pi
         } else {
           uint64_t first = n.data.args[0], last = n.data.args[1];
           for (auto it = fds.begin(); it != fds.end();)
-            it = static_cast<uint64_t>(it->first) >= first && static_cast<uint64_t>(it->first) <= last ? fds.erase(it) : std::next(it);
+            it = static_cast<uint64_t>(it->first) >= first && static_cast<uint64_t>(it->first) <= last ? fds.erase(it)
+                                                                                                       : std::next(it);
         }
         stats_.fast++;
       }
       send_continue(n.id);
       return true;
     }
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -110,8 +112,10 @@ void NotifyLoop::request_read(struct seccomp_notif& n, pid_t tgid, int fd) {
     auto it = p->second.fds.find(fd);
     if (it == p->second.fds.end() || it->second.inode != st.inode) return;
     stats_.per_request.unwatched++;
-    if (forget) p->second.fds.erase(it);
-    else it->second.flags &= static_cast<uint8_t>(~kPerRequest);
+    if (forget)
+      p->second.fds.erase(it);
+    else
+      it->second.flags &= static_cast<uint8_t>(~kPerRequest);
   };
   int local = pidfd >= 0 ? sys_pidfd_getfd(pidfd, fd) : -1;
   if (local < 0) {
@@ -182,8 +186,8 @@ void NotifyLoop::request_read(struct seccomp_notif& n, pid_t tgid, int fd) {
     return;
   }
   Classification c = req_table_->classify(sa, have_local ? len : 0, req_buf_.data(), got, true);
-  int group = c.vhost < 0                                               ? opts_.accept.default_group
-              : req_group_of_vhost_.empty()                             ? c.vhost
+  int group = c.vhost < 0                                                 ? opts_.accept.default_group
+              : req_group_of_vhost_.empty()                               ? c.vhost
               : static_cast<size_t>(c.vhost) < req_group_of_vhost_.size() ? req_group_of_vhost_[c.vhost]
                                                                           : opts_.accept.default_group;
   bool move = group >= 0 && group != proc_group && group < req_mover_->groups();

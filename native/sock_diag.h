@@ -44,7 +44,7 @@ class SockDiag {
   int fd_for(uint64_t netns, int sock_in_ns);
   int ask_kernel(int fd, const sockaddr_storage& local, const sockaddr_storage& peer, uint64_t cookie, uint64_t* inode,
                  uint32_t* uid = nullptr);
-  std::unordered_map<uint64_t, int> fds_;   // netns inode -> netlink socket
+  std::unordered_map<uint64_t, int> fds_;    // netns inode -> netlink socket
   std::unordered_map<uint64_t, bool> proc_;  // namespaces where inet_diag does not answer
 };
 

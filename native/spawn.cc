@@ -196,7 +196,8 @@ int start_keeper(int listener, int* keeper_pipe_out, int* pending_fd_out, const 
       if (sock >= 0 && strlen(attach_path) < sizeof a.sun_path) {
         strcpy(a.sun_path, attach_path);
         unlink(attach_path);
-        if (bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || chmod(attach_path, 0600) < 0 || listen(sock, 4) < 0) {
+        if (bind(sock, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || chmod(attach_path, 0600) < 0 ||
+            listen(sock, 4) < 0) {
           close(sock);
           sock = -1;
         }

@@ -9,12 +9,12 @@
 namespace vhqos {
 
 struct SpawnRequest {
-  std::string file;                // absolute path, resolved by the caller
+  std::string file;  // absolute path, resolved by the caller
   std::vector<std::string> argv;
   std::vector<std::string> envp;
-  std::string cwd;                 // empty: inherit
-  int stdio[3] = {-1, -1, -1};     // -1: inherit
-  bool new_process_group = true;   // Apache stops its whole group: keep it out of ours
+  std::string cwd;                // empty: inherit
+  int stdio[3] = {-1, -1, -1};    // -1: inherit
+  bool new_process_group = true;  // Apache stops its whole group: keep it out of ours
   TrapSet traps = TrapSet::Read;
 };
 
@@ -22,7 +22,7 @@ struct SpawnResult {
   pid_t pid = -1;
   int pidfd = -1;
   int listener = -1;
-  bool sync_wakeup = false;        // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP accepted
+  bool sync_wakeup = false;  // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP accepted
 };
 
 // Forks; the child installs the filter (no_new_privs, NEW_LISTENER), hands the

@@ -123,7 +123,7 @@ struct Handshake {
   size_t have = 0;
   size_t want = kUnbounded;  // 4 + handshake length, once known
   size_t records = 0;
-  uint8_t head[4] = {};      // the message's first bytes, across records
+  uint8_t head[4] = {};  // the message's first bytes, across records
 };
 
 Handshake scan_records(const uint8_t* b, size_t n) {

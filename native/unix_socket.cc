@@ -1,15 +1,13 @@
 #include "unix_socket.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include "sys.h"
 
 namespace vhqos {
 
@@ -32,79 +30,53 @@ int unix_listen(const std::string& path, int mode, int backlog) {
   return fd;
 }
 
-namespace {
-
-// Tracks whether the bytes so far hold one complete top-level JSON value.
-struct JsonFrame {
-  int depth = 0;
-  bool in_string = false, escaped = false, started = false;
-  bool feed(const uint8_t* p, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-      char c = static_cast<char>(p[i]);
-      if (in_string) {
-        if (escaped) escaped = false;
-        else if (c == '\\') escaped = true;
-        else if (c == '"') in_string = false;
-      } else if (c == '"') {
-        in_string = true;
-      } else if (c == '{' || c == '[') {
-        depth++;
-        started = true;
-      } else if (c == '}' || c == ']') {
-        depth--;
-        if (started && depth <= 0) return true;
-      }
+bool JsonFrame::feed(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char c = static_cast<char>(p[i]);
+    if (in_string_) {
+      if (escaped_)
+        escaped_ = false;
+      else if (c == '\\')
+        escaped_ = true;
+      else if (c == '"')
+        in_string_ = false;
+    } else if (c == '"') {
+      in_string_ = true;
+    } else if (c == '{' || c == '[') {
+      depth_++;
+      started_ = true;
+    } else if (c == '}' || c == ']') {
+      depth_--;
+      if (started_ && depth_ <= 0) return true;
     }
-    return false;
   }
-};
-
-int remaining_ms(int64_t deadline) {
-  int64_t r = deadline - now_ms();
-  return r < 0 ? 0 : static_cast<int>(r);
+  return false;
 }
 
-}  // namespace
-
-int unix_accept_message(int listen_fd, int timeout_ms, size_t max_bytes, Received& out) {
-  int64_t deadline = now_ms() + timeout_ms;
-  int conn;
-  for (;;) {
-    conn = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (conn >= 0) break;
-    if (errno != EAGAIN && errno != EINTR) return -errno;
-    struct pollfd p = {listen_fd, POLLIN, 0};
-    int n = poll(&p, 1, remaining_ms(deadline));
-    if (n == 0) return -ETIMEDOUT;
-    if (n < 0 && errno != EINTR) return -errno;
-  }
-  out.conn_fd = conn;
+MessageReader::MessageReader(int conn_fd) {
+  out_.conn_fd = conn_fd;
   struct ucred cred;
   socklen_t len = sizeof cred;
-  if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-    out.pid = cred.pid;
-    out.uid = cred.uid;
-    out.gid = cred.gid;
+  if (getsockopt(conn_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    out_.pid = cred.pid;
+    out_.uid = cred.uid;
+    out_.gid = cred.gid;
   }
-  // Each peer gets its own time budget for its message, from now.
-  deadline = now_ms() + timeout_ms;
-  JsonFrame frame;
-  std::vector<uint8_t> buf(64 * 1024);
+}
+
+int MessageReader::on_readable(size_t max_bytes) {
+  uint8_t buf[64 * 1024];
   char cbuf[CMSG_SPACE(sizeof(int) * 32)];
-  while (!out.complete && out.data.size() < max_bytes) {
-    struct iovec io = {buf.data(), std::min(buf.size(), max_bytes - out.data.size())};
+  while (!out_.complete && out_.data.size() < max_bytes) {
+    struct iovec io = {buf, std::min(sizeof buf, max_bytes - out_.data.size())};
     struct msghdr m = {};
     m.msg_iov = &io;
     m.msg_iovlen = 1;
     m.msg_control = cbuf;
     m.msg_controllen = sizeof cbuf;
-    ssize_t n = recvmsg(conn, &m, MSG_CMSG_CLOEXEC);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      struct pollfd p = {conn, POLLIN, 0};
-      int r = poll(&p, 1, remaining_ms(deadline));
-      if (r == 0) break;  // the peer went quiet: return what there is
-      continue;
-    }
+    ssize_t n = recvmsg(out_.conn_fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return 0;
     if (n < 0) return -errno;
     for (struct cmsghdr* h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
       if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) continue;
@@ -112,14 +84,21 @@ int unix_accept_message(int listen_fd, int timeout_ms, size_t max_bytes, Receive
       for (size_t i = 0; i < count; i++) {
         int fd;
         memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
-        out.fds.push_back(fd);
+        out_.fds.push_back(fd);
       }
     }
-    if (n == 0) break;  // EOF
-    out.data.insert(out.data.end(), buf.data(), buf.data() + n);
-    out.complete = frame.feed(buf.data(), n);
+    if (n == 0) return 1;  // EOF
+    out_.data.insert(out_.data.end(), buf, buf + n);
+    out_.complete = frame_.feed(buf, static_cast<size_t>(n));
   }
-  return 0;
+  return 1;
+}
+
+void MessageReader::discard() {
+  for (int fd : out_.fds) close(fd);
+  out_.fds.clear();
+  if (out_.conn_fd >= 0) close(out_.conn_fd);
+  out_.conn_fd = -1;
 }
 
 }  // namespace vhqos

@@ -1,6 +1,7 @@
 // createClassifier of src/classify/classifier.ts over lookup tables built
 // once: names in hash maps (exact names, and wildcard suffixes), addresses
-// in sorted arrays of binary IPs naming the candidate set they select.
+// in sorted arrays of binary networks, one per family and prefix length
+// (with or without ports), each naming the candidate set it selects.
 #include "vhost_table.h"
 
 #include <algorithm>
@@ -16,6 +17,14 @@ bool valid_port(int port, bool any_ok) { return (any_ok && port == 0) || (port >
 bool key_less(const Ip16& a, int ap, const Ip16& b, int bp) {
   if (a == b) return ap < bp;
   return a < b;
+}
+
+// The prefix within Ip16 an address spec names (IPv4's plus 96), -1 if out of range.
+int spec_bits(const Ip16& ip, int prefix) {
+  const bool v4 = ip_is_v4(ip);
+  if (prefix < 0) return 128;
+  if (prefix > (v4 ? 32 : 128)) return -1;
+  return v4 ? prefix + 96 : prefix;
 }
 
 }  // namespace
@@ -40,6 +49,8 @@ std::string spec_error(const TableSpec& spec) {
   for (const VhostSpec& v : spec.vhosts) {
     for (const AddrSpec& a : v.addresses) {
       if (!ip_from_text(a.ip, &ip)) return "vhost " + v.name + ": \"" + a.ip + "\" is not an IP address";
+      if (spec_bits(ip, a.prefix) < 0)
+        return "vhost " + v.name + ": prefix /" + std::to_string(a.prefix) + " is too long for " + a.ip;
       if (!valid_port(a.port, true)) return "vhost " + v.name + ": port " + std::to_string(a.port) + " is not 0..65535";
     }
   }
@@ -66,7 +77,13 @@ VhostTable::VhostTable(const TableSpec& spec)
     }
     for (const AddrSpec& a : v.addresses) {
       if (!ip_from_text(a.ip, &ip) || !valid_port(a.port, true)) continue;
-      (a.port ? by_ip_port_ : by_ip_).push_back(AddrKey{ip, a.port, index});
+      const int bits = spec_bits(ip, a.prefix);
+      if (bits < 0) continue;
+      const bool v4 = ip_is_v4(ip), ports = a.port != 0;
+      auto level = std::find_if(levels_.begin(), levels_.end(),
+                                [&](const Level& l) { return l.v4 == v4 && l.bits == bits && l.ports == ports; });
+      if (level == levels_.end()) level = levels_.insert(levels_.end(), Level{v4, bits, ports, {}});
+      level->keys.push_back(AddrKey{ip_masked(ip, bits), a.port, index});
     }
     if (v.addresses.empty()) anywhere_.members.push_back(index);
   }
@@ -84,13 +101,22 @@ VhostTable::VhostTable(const TableSpec& spec)
     std::sort(c.members.begin(), c.members.end());
     c.members.erase(std::unique(c.members.begin(), c.members.end()), c.members.end());
     for (int m : c.members) {
-      if (!spec.vhosts[static_cast<size_t>(m)].hosts.empty()) c.named = true;
-      else if (c.hostless < 0) c.hostless = m;
+      if (!spec.vhosts[static_cast<size_t>(m)].hosts.empty())
+        c.named = true;
+      else if (c.hostless < 0)
+        c.hostless = m;
     }
   };
+  // Most specific first: the longer prefix, then ip:port before ip
+  // (specificity in address.ts). Families never compete: each address is
+  // looked up in its own family's levels only.
+  std::stable_sort(levels_.begin(), levels_.end(), [](const Level& a, const Level& b) {
+    return a.bits != b.bits ? a.bits > b.bits : a.ports > b.ports;
+  });
   // Every vhost listing one key joins that key's candidate set; the keys,
   // sorted for binary search, then name their set.
-  for (auto* keys : {&by_ip_port_, &by_ip_}) {
+  for (Level& level : levels_) {
+    std::vector<AddrKey>* keys = &level.keys;
     std::stable_sort(keys->begin(), keys->end(), by_key);
     std::vector<AddrKey> merged;
     for (const AddrKey& k : *keys) {
@@ -145,9 +171,15 @@ Classification VhostTable::classify(const sockaddr* local, socklen_t len, const 
   const bool have_local = ip_from_sockaddr(local, len, &ip, &port);
   const Candidates* cands = &anywhere_;
   if (have_local) {
-    int k = find(by_ip_port_, ip, port);
-    if (k < 0) k = find(by_ip_, ip, 0);
-    if (k >= 0) cands = &classes_[static_cast<size_t>(k)];
+    const bool v4 = ip_is_v4(ip);
+    for (const Level& level : levels_) {
+      if (level.v4 != v4) continue;
+      const int k = find(level.keys, level.bits == 128 ? ip : ip_masked(ip, level.bits), level.ports ? port : 0);
+      if (k >= 0) {
+        cands = &classes_[static_cast<size_t>(k)];
+        break;
+      }
+    }
   }
 
   SniResult tls;

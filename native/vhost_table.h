@@ -56,8 +56,9 @@ bool worth_reclassifying(const uint8_t* bytes, size_t old_n, size_t n);
 // --- The table -------------------------------------------------------------
 
 struct AddrSpec {
-  std::string ip;  // any inet_pton text; ::ffff:a.b.c.d means a.b.c.d
-  int port = 0;    // 0: any port
+  std::string ip;   // any inet_pton text; ::ffff:a.b.c.d means a.b.c.d
+  int prefix = -1;  // a range: ip's first `prefix` bits (of its family: 0..32 or 0..128); -1: ip itself
+  int port = 0;     // 0: any port
 };
 
 struct VhostSpec {
@@ -83,8 +84,8 @@ struct TableSpec {
   size_t peek_bytes = 65536;  // the loop's peek size (config options.peekBytes)
 };
 
-// The first problem in a spec (an IP inet_pton refuses, a port out of
-// range), or "" if it is fine. VhostTable skips such entries.
+// The first problem in a spec (an IP inet_pton refuses, a port or prefix
+// out of range), or "" if it is fine. VhostTable skips such entries.
 std::string spec_error(const TableSpec& spec);
 
 struct Classification {
@@ -114,9 +115,11 @@ class VhostTable {
   explicit VhostTable(const TableSpec& spec);
 
   // createClassifier's rule (Apache's): the local address makes the
-  // candidates (the vhosts listing a matching ip:port, else ip, else those
-  // listing no address); among them SNI / h2 :authority / Host picks; else
-  // the first candidate without host names; else the default.
+  // candidates (the vhosts listing its most specific match: the longest
+  // prefix, an address being a full one, and at equal prefixes ip:port
+  // before ip; else those listing no address); among them SNI / h2
+  // :authority / Host picks; else the first candidate without host names;
+  // else the default.
   // use_names=false: no name is looked for. local may be null / of another family.
   Classification classify(const sockaddr* local, socklen_t len, const uint8_t* bytes, size_t n, bool use_names) const;
 
@@ -135,6 +138,14 @@ class VhostTable {
     int port;  // 0 in ip-only tables
     int value;
   };
+  // The config addresses of one family and prefix length, with or without
+  // ports: networks (ip masked to `bits` of Ip16) sorted for binary search.
+  struct Level {
+    bool v4;                    // IPv4 (held mapped) matches IPv4 only, IPv6 IPv6 only
+    int bits;                   // prefix length within Ip16: IPv4's plus 96
+    bool ports;                 // keys carry ports
+    std::vector<AddrKey> keys;  // value: index into classes_
+  };
   // The vhosts a local address makes candidates.
   struct Candidates {
     std::vector<int> members;  // sorted vhost indices
@@ -145,10 +156,10 @@ class VhostTable {
   int lookup_name(const std::string& name, const Candidates& c) const;
   static int find(const std::vector<AddrKey>& keys, const Ip16& ip, int port);
 
-  NameMap exact_, wildcard_;  // wildcard_ keys are "x.y" for "*.x.y"
-  std::vector<AddrKey> by_ip_port_, by_ip_;  // value: index into classes_
+  NameMap exact_, wildcard_;   // wildcard_ keys are "x.y" for "*.x.y"
+  std::vector<Level> levels_;  // most specific first
   std::vector<Candidates> classes_;
-  Candidates anywhere_;  // the vhosts listing no address
+  Candidates anywhere_;                                    // the vhosts listing no address
   std::vector<AddrKey> listener_ip_port_, listener_port_;  // value: ListenerMode
   ListenerMode default_mode_;
   size_t peek_bytes_;

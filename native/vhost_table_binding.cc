@@ -86,6 +86,7 @@ vhqos::TableSpec ParseVhostTableSpec(Napi::Env env, Napi::Value value) {
         Napi::Object a = Obj(env, addrs.Get(k), at);
         AddrSpec as;
         as.ip = Str(env, a.Get("ip"), at + ".ip");
+        if (Given(a, "prefix")) as.prefix = Int(env, a.Get("prefix"), at + ".prefix", 0, 128);
         if (Given(a, "port")) as.port = Int(env, a.Get("port"), at + ".port", 1, 65535);
         vs.addresses.push_back(as);
       }
@@ -104,7 +105,8 @@ vhqos::TableSpec ParseVhostTableSpec(Napi::Env env, Napi::Value value) {
       spec.listeners.push_back(rule);
     }
   }
-  if (Given(o, "defaultListenerMode")) spec.default_mode = Mode(env, o.Get("defaultListenerMode"), "spec.defaultListenerMode");
+  if (Given(o, "defaultListenerMode"))
+    spec.default_mode = Mode(env, o.Get("defaultListenerMode"), "spec.defaultListenerMode");
   if (Given(o, "peekBytes")) spec.peek_bytes = Int(env, o.Get("peekBytes"), "spec.peekBytes", 1, 1 << 30);
   std::string problem = spec_error(spec);
   if (!problem.empty()) Fail(env, "spec: " + problem);
@@ -150,10 +152,10 @@ LocalAddr Local(Napi::Env env, const Napi::CallbackInfo& info, size_t i) {
 class VhostTableWrap : public Napi::ObjectWrap<VhostTableWrap> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "VhostTable",
-                       {InstanceMethod("classify", &VhostTableWrap::Classify),
-                        InstanceMethod("modeFor", &VhostTableWrap::ModeFor),
-                        InstanceMethod("timeClassify", &VhostTableWrap::TimeClassify)});
+    return DefineClass(
+        env, "VhostTable",
+        {InstanceMethod("classify", &VhostTableWrap::Classify), InstanceMethod("modeFor", &VhostTableWrap::ModeFor),
+         InstanceMethod("timeClassify", &VhostTableWrap::TimeClassify)});
   }
 
   VhostTableWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VhostTableWrap>(info) {

@@ -3,12 +3,13 @@
 # use: the compiler and libseccomp headers for the addon; Apache, socat,
 # ucspi-tcp, busybox, xinetd and vsftpd for the real servers; wrk for
 # benchmarks; qemu and a stock kernel for the cgroup v2 VM tier; podman, runc
-# and docker.io for the container tests (they start their own dockerd). Skips
-# what is already there.
+# and docker.io for the container tests (they start their own dockerd);
+# systemd for systemd-analyze and systemd-notify (deploy/systemd units, the
+# agent's readiness; nothing is started). Skips what is already there.
 set -euo pipefail
-pkgs=(libseccomp-dev g++ make python3 openssl apache2 socat ucspi-tcp busybox-static wrk
+pkgs=(libseccomp-dev g++ make clang-format python3 openssl apache2 socat ucspi-tcp busybox-static wrk
       xinetd vsftpd
-      qemu-system-x86 linux-image-amd64 cpio zstd podman runc docker.io)
+      qemu-system-x86 linux-image-amd64 cpio zstd podman runc docker.io systemd)
 # Daemons whose packages start a system-wide copy on install (apache2 on :80,
 # vsftpd on :21, xinetd): the tests run their own, with their own configs, on
 # their own ports, and want none of these.

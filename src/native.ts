@@ -1,7 +1,9 @@
 // Loads the native core (prebuilt for this platform, or built from source)
-// and gives its surface a type. The addon throws one kind of error: an Error
-// with `code`, `errno` (negative, Node's convention) and `syscall`.
+// and gives its surface a type. The addon throws one kind of error: a
+// SyscallError (src/errors.ts) with `code`, `errno` (negative, Node's
+// convention) and `syscall`, constructed natively from the class given here.
 import * as path from 'node:path';
+import { SyscallError, VhqosError, type SyscallFacts } from './errors';
 
 export interface SocketFacts {
   isSocket: boolean;
@@ -176,6 +178,12 @@ export interface LoopOptions {
    * defaultGroup, and the read trap set). Default 'connection'.
    */
   classifyEach?: 'connection' | 'request';
+  /**
+   * How many groups' cgroup files (cgroup.procs, pids.max) each mover keeps
+   * open; the least recently used beyond are closed and opened again when
+   * needed. Default 256.
+   */
+  openGroups?: number;
 }
 
 /** What policy answers to a notification it was asked about. */
@@ -233,8 +241,8 @@ export interface SpawnOptions {
   cwd?: string;
   stdio?: (number | null)[];
   newProcessGroup?: boolean;
-  /** Which syscalls the filter traps. Default read. accept-requests: accept and the reads (classifyEach: request at accept). */
-  traps?: 'read' | 'accept' | 'accept-requests';
+  /** Which syscalls the filter traps. Default read. accept-requests: accept and the reads (classifyEach: request at accept). none: nothing (stand-alone placement). */
+  traps?: 'read' | 'accept' | 'accept-requests' | 'none';
 }
 
 /** How connections on a listener are classified: by name (SNI/Host, then address) or by address only. */
@@ -242,7 +250,8 @@ export type ListenerMode = 'name' | 'address';
 
 /** The tables of the native classifier (native/vhost_table.h); VhqosConfig's vhosts fit as they are. */
 export interface VhostTableSpec {
-  vhosts: { name: string; hosts?: string[]; addresses?: { ip: string; port?: number }[] }[];
+  /** An address with `prefix` is a range (network and prefix length, as AddressMatcher has them): the most specific match wins. */
+  vhosts: { name: string; hosts?: string[]; addresses?: { ip: string; prefix?: number; port?: number }[] }[];
   /** Per listener: exact ip:port first, then port-only (no ip), then defaultListenerMode. */
   listeners?: { ip?: string; port: number; mode: ListenerMode }[];
   defaultListenerMode?: ListenerMode;
@@ -290,8 +299,18 @@ export interface NativeBinding {
   probe(): Features;
   /** A listening unix stream socket (CLOEXEC, non-blocking) at path, chmod mode. */
   unixListen(path: string, mode?: number, backlog?: number): number;
-  /** One connection and its one JSON message with the fds sent along; null if nobody connected in time. */
-  acceptMessage(listenFd: number, timeoutMs: number, maxBytes: number): Promise<ReceivedMessage | null>;
+  /**
+   * Accepts on `listenFd` on a thread of its own (not the libuv pool) and
+   * reads each peer's one JSON message with the fds sent along, every peer
+   * within its own peerTimeoutMs. onEvent gets (null, message) or (error):
+   * an accept or read error (the peer's connection and fds are closed then).
+   */
+  AgentListener: new (
+    listenFd: number,
+    options: { peerTimeoutMs: number; maxBytes: number; maxPeers: number },
+    // err: a plain Error with code, errno and syscall (src/agent/listener.ts makes it a SyscallError).
+    onEvent: (err: (Error & SyscallFacts & { peerPid?: number }) | null, message: ReceivedMessage | null) => void,
+  ) => NativeAgentListener;
   /** The trapped syscalls of each mode ("fcntl": only F_DUPFD / F_DUPFD_CLOEXEC). */
   trappedSyscalls: { read: string[]; accept: string[]; acceptRequests: string[] };
   /** The native classifier, for tests and inspection (the loop uses it directly). */
@@ -303,6 +322,25 @@ export interface NativeBinding {
   ownConnection(localIp: string, localPort: number, peerIp: string, peerPort: number, bytes: Uint8Array, serverPids: number[]): boolean;
 }
 
+export interface NativeAgentListener {
+  /** Joins the thread; peers still sending are closed. Events already queued still arrive. Idempotent. */
+  stop(): void;
+  stats(): AgentListenerStats;
+}
+
+export interface AgentListenerStats {
+  running: boolean;
+  /** Peers whose message is being read now. */
+  peers: number;
+  accepted: number;
+  /** Peers whose time ran out first (what they sent is delivered, incomplete). */
+  timeouts: number;
+  /** Messages cut at maxBytes. */
+  oversized: number;
+  readErrors: number;
+  acceptErrors: number;
+}
+
 export interface ReceivedMessage {
   connFd: number;
   /** Peer credentials (SO_PEERCRED). */
@@ -312,18 +350,16 @@ export interface ReceivedMessage {
   data: Buffer;
   /** A whole JSON value arrived; false: EOF, size cap or the peer went quiet first. */
   complete: boolean;
+  /** The peer's time ran out before its message was complete. */
+  timedOut: boolean;
   fds: number[];
 }
 
-/** The typed error every native failure arrives as. */
-export interface NativeError extends Error {
-  code: string;
-  errno: number;
-  syscall: string;
-}
+/** The typed error every native failure arrives as (src/errors.ts). */
+export type NativeError = SyscallError;
 
 export function isNativeError(e: unknown): e is NativeError {
-  return e instanceof Error && typeof (e as NativeError).syscall === 'string' && typeof (e as NativeError).errno === 'number';
+  return e instanceof SyscallError;
 }
 
 const packageRoot = path.resolve(__dirname, '..', '..');
@@ -334,16 +370,17 @@ let cached: NativeBinding | undefined;
 export function loadNative(): NativeBinding {
   if (cached) return cached;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    cached = require('node-gyp-build')(packageRoot) as NativeBinding;
+    const binding = require('node-gyp-build')(packageRoot) as NativeBinding & { setErrorClass(c: typeof SyscallError): void };
+    binding.setErrorClass(SyscallError);
+    cached = binding;
   } catch (e) {
-    const err = new Error(
+    throw new VhqosError(
+      'VHQOS_ERR_NO_ADDON',
       `vhqos: no native addon for ${process.platform}-${process.arch} (node ${process.versions.node}). ` +
         `Build one with: apt-get install -y libseccomp-dev g++ make python3 && (cd ${packageRoot} && npx node-gyp rebuild)\n` +
         `cause: ${(e as Error).message}`,
+      { cause: e },
     );
-    (err as NodeJS.ErrnoException).code = 'VHQOS_NO_ADDON';
-    throw err;
   }
   return cached;
 }

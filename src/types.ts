@@ -38,10 +38,12 @@ export interface ResourceSettings {
   };
 }
 
-/** A local address a vhost claims: an IP (v4 or v6, normalised) and an optional port. */
+/** A local address a vhost claims: an IP or range (v4 or v6, normalised) and an optional port. */
 export interface AddressMatcher {
-  /** Normalised textual IP: "127.0.0.2", "::1". IPv4-mapped IPv6 is stored as IPv4. */
+  /** Normalised textual IP: "127.0.0.2", "::1"; of a range, its network ("10.0.0.0"). IPv4-mapped IPv6 is stored as IPv4. */
   ip: string;
+  /** A range: the prefix length (0..31 for IPv4, 0..127 for IPv6); absent for one address. */
+  prefix?: number;
   port?: number;
 }
 

@@ -1,13 +1,9 @@
 // Small synchronous helpers for cgroup interface files. Every failure becomes a
 // CgroupError that names the file, so the caller can report it as is.
 import * as fs from 'fs';
+import { CgroupError } from '../errors';
+export { CgroupError };
 
-export class CgroupError extends Error {
-  constructor(message: string, readonly file: string, readonly code?: string) {
-    super(message);
-    this.name = 'CgroupError';
-  }
-}
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code;
@@ -15,9 +11,9 @@ function errno(e: unknown): string | undefined {
 
 /** Wraps a filesystem error: `cgroup: <what> <file>: <CODE> (<message>)[; hint]`. */
 export function cgroupError(what: string, file: string, e: unknown, hint?: string): CgroupError {
-  const code = errno(e);
-  const text = (e as Error)?.message ?? String(e);
-  return new CgroupError(`cgroup: ${what} ${file}: ${text}${hint ? `; ${hint}` : ''}`, file, code);
+  const x = e as NodeJS.ErrnoException;
+  const text = x?.message ?? String(e);
+  return new CgroupError(`cgroup: ${what} ${file}: ${text}${hint ? `; ${hint}` : ''}`, file, errno(e), x?.syscall);
 }
 
 /**

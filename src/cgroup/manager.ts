@@ -1,6 +1,8 @@
 // The cgroup tree of one vhqos instance: <hierarchy>/<parent>/<instance>/<group>
 // in every hierarchy the backend uses. It remembers which directories it
-// created and never moves, limits or removes anything else.
+// created and never moves, limits or removes anything else. (Over 400
+// lines: it is the one owner of cgroup writes, create to teardown, so every
+// path that touches the tree is in view of the others.)
 import * as fs from 'fs';
 import * as path from 'path';
 import type { ResourceSettings } from '../types';
@@ -10,6 +12,7 @@ import type { Faults } from './faults';
 import { V1Backend } from './v1';
 import { V2Backend } from './v2';
 import { CgroupError, cgroupError, exists, isErrno, readProcs, sleepSync, writeCgroupFile } from './files';
+import { OpenGroupFiles } from './open-files';
 
 export interface CgroupManagerOptions {
   /** Name of this supervisor's subtree, unique per running vhqos. */
@@ -25,6 +28,14 @@ export interface CgroupManagerOptions {
   onExisting?: 'fail' | 'adopt';
   /** Use this instead of reading /proc/self/mountinfo (tests, diagnostics). */
   detection?: CgroupDetection;
+  /** How many groups' cgroup.procs move() keeps open (least recently used closed beyond). Default 64. */
+  openGroups?: number;
+  /**
+   * <parent> belongs to this instance alone (v1: the supervisor's own cgroup
+   * above its vhost groups): teardown removes it once empty, also when it
+   * was there before (an attach after a kill), not only when made now.
+   */
+  ownsParent?: boolean;
 }
 
 export interface GroupSpec {
@@ -55,8 +66,8 @@ interface Owned {
 
 interface Group {
   dirs: string[];
-  /** cgroup.procs of each dir, opened once so move() is one write(2) per hierarchy. */
-  fds: number[];
+  /** cgroup.procs of each dir: move() writes there, through fds kept open for recent groups. */
+  procs: string[];
 }
 
 function checkName(what: string, name: string): void {
@@ -67,6 +78,15 @@ function checkName(what: string, name: string): void {
 
 const depth = (dir: string) => dir.split('/').length;
 
+/** An interface file's value, trimmed; undefined: no such file; null: exists but unreadable. */
+function currentValue(file: string): string | undefined | null {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    return isErrno(e, 'ENOENT') ? undefined : null;
+  }
+}
+
 export class CgroupManager {
   readonly version: 1 | 2;
   private readonly parentDirs: string[];
@@ -75,6 +95,10 @@ export class CgroupManager {
   /** Directories created (or adopted) by us, in creation order. */
   private readonly owned = new Map<string, Owned>();
   private readonly groups = new Map<string, Group>();
+  /** Groups whose directories this manager made (not adopted): they started with the kernel's defaults and zero counters. */
+  private readonly made = new Set<string>();
+  /** fds of recently used groups' cgroup.procs, so a move is one write(2) per hierarchy. */
+  private readonly procsFiles: OpenGroupFiles;
   private claimed = false;
   private closed = false;
 
@@ -88,6 +112,7 @@ export class CgroupManager {
     this.instanceDirs = this.parentDirs.map((d) => path.join(d, opts.instance));
     const self = fs.readFileSync('/proc/self/cgroup', 'utf8');
     this.homeDirs = hs.map((h) => cgroupDirOf(h, self, backend.version));
+    this.procsFiles = new OpenGroupFiles(opts.openGroups ?? 64);
   }
 
   static create(opts: CgroupManagerOptions): CgroupManager {
@@ -113,7 +138,8 @@ export class CgroupManager {
       names.add(g.name);
     }
     if (!this.claimed) this.claimInstance();
-    for (const g of groups) this.createGroup(g.name);
+    const fresh = new Set(groups.filter((g) => this.createGroup(g.name)).map((g) => g.name));
+    for (const g of fresh) this.made.add(g);
     // Top-down, from the hierarchy root to the instance (v2 subtree_control).
     this.backend.hierarchies.forEach((h, i) => {
       const ancestors: string[] = [];
@@ -124,7 +150,7 @@ export class CgroupManager {
       for (const dir of ancestors) this.backend.delegate(dir);
     });
     const warnings: string[] = [];
-    for (const g of groups) warnings.push(...this.apply(g.name, g.resources));
+    for (const g of groups) warnings.push(...this.apply(g.name, g.resources, fresh.has(g.name)));
     return { warnings };
   }
 
@@ -138,15 +164,51 @@ export class CgroupManager {
     // "0" in cgroup.procs means the writer itself: never let that through.
     if (!Number.isInteger(pid) || pid <= 0) throw new Error(`cgroup: invalid pid ${pid}`);
     const s = String(pid);
-    for (let i = 0; i < g.fds.length; i++) {
+    const fds = this.procsFiles.fds(group, g.procs);
+    for (let i = 0; i < fds.length; i++) {
       try {
-        fs.writeSync(g.fds[i], s);
+        fs.writeSync(fds[i], s);
       } catch (e) {
         if (isErrno(e, 'ESRCH')) return false;
         throw cgroupError(`cannot move pid ${pid} into`, `${g.dirs[i]}/cgroup.procs`, e);
       }
     }
     return true;
+  }
+
+  /**
+   * Containers, cgroup v2: a cgroup that holds processes cannot hand
+   * controllers to its children ("no internal processes"), and a runtime puts
+   * the container's processes right in <parent>. Moves them into
+   * <parent>/<instance>/<group> (made if missing) before anyone calls setup();
+   * the directories are left for the instance's manager to adopt
+   * (onExisting: 'adopt'). Returns the pids moved; nothing on v1 or when
+   * <parent> is a hierarchy root (the root may hold processes).
+   */
+  vacateParent(group: string): number[] {
+    checkName('group', group);
+    if (this.version !== 2) return [];
+    const moved: number[] = [];
+    this.backend.hierarchies.forEach((h, i) => {
+      if (this.parentDirs[i] === h.mountPoint) return;
+      const pids = readProcs(this.parentDirs[i]);
+      if (pids.length === 0) return;
+      const target = path.join(this.instanceDirs[i], group);
+      try {
+        fs.mkdirSync(target, { recursive: true });
+      } catch (e) {
+        throw cgroupError('cannot create', target, e);
+      }
+      for (const pid of pids) {
+        try {
+          writeCgroupFile(`${target}/cgroup.procs`, String(pid));
+          moved.push(pid);
+        } catch (e) {
+          if (!(e instanceof CgroupError && e.code === 'ESRCH')) throw e;
+        }
+      }
+    });
+    return moved;
   }
 
   /** A reload: writes a group's settings again (a setting left out gets its default). Returns warnings. */
@@ -180,8 +242,9 @@ export class CgroupManager {
       if (!busy) break;
       sleepSync(20);
     }
-    for (const fd of g.fds) fs.closeSync(fd);
+    this.procsFiles.forget(name);
     this.groups.delete(name);
+    this.made.delete(name);
     return [...new Set(moved)];
   }
 
@@ -194,14 +257,28 @@ export class CgroupManager {
     return [...this.group(group).dirs];
   }
 
+  /** true: setup() made this group's directories (nothing was there before: counters started at 0). */
+  isNew(group: string): boolean {
+    return this.made.has(group);
+  }
+
+  /** Files per group: one directory per hierarchy used (v2: one). */
+  get hierarchies(): number {
+    return this.backend.hierarchies.length;
+  }
+
   groupNames(): string[] {
     return [...this.groups.keys()];
   }
 
+  /**
+   * What a group uses now. Its pids are read from one hierarchy: every move
+   * writes all of them, and status reads this per vhost (10,000 vhosts x 5
+   * v1 hierarchies made a status take seconds).
+   */
   usage(group: string): GroupUsage {
     const { dirs } = this.group(group);
-    const pids = new Set<number>();
-    for (const d of dirs) for (const p of readProcs(d)) pids.add(p);
+    const pids = new Set(dirs.length ? readProcs(dirs[0]) : []); // cgroup.procs may repeat a pid
     return { ...this.backend.usage(dirs), pids: [...pids].sort((a, b) => a - b) };
   }
 
@@ -214,7 +291,7 @@ export class CgroupManager {
    */
   teardown(moveBackTo: MoveBackTo = 'home'): void {
     this.closed = true;
-    for (const g of this.groups.values()) for (const fd of g.fds) fs.closeSync(fd);
+    this.procsFiles.closeAll();
     this.groups.clear();
     if (moveBackTo === 'parent') {
       this.backend.hierarchies.forEach((h, i) => {
@@ -263,6 +340,8 @@ export class CgroupManager {
         }
       }
       if (existing.includes(this.instanceDirs[i])) this.adopt(this.instanceDirs[i], i);
+      const parentDir = this.parentDirs[i];
+      if (this.opts.ownsParent && parentDir !== h.mountPoint && !this.owned.has(parentDir)) this.owned.set(parentDir, { hierarchy: i, kind: 'shared' });
     });
     this.claimed = true;
   }
@@ -274,50 +353,59 @@ export class CgroupManager {
     }
   }
 
-  private mkdir(dir: string, o: Owned): void {
+  /** true: made now; false: it was there. */
+  private mkdir(dir: string, o: Owned): boolean {
     try {
       fs.mkdirSync(dir);
       this.owned.set(dir, o);
+      return true;
     } catch (e) {
       if (!isErrno(e, 'EEXIST')) throw cgroupError('cannot create', dir, e);
       // A name like "cpu.max" collides with an interface file, not a cgroup.
       if (!fs.statSync(dir).isDirectory()) throw new CgroupError(`cgroup: ${dir} exists and is not a cgroup`, dir, 'EEXIST');
       // Below our instance everything is ours (an earlier setup() made it).
       if (o.kind === 'own') this.owned.set(dir, o);
+      return false;
     }
   }
 
-  private createGroup(name: string): void {
-    if (this.groups.has(name)) return;
+  /** true: its directories are new (they hold the kernel's defaults). */
+  private createGroup(name: string): boolean {
+    if (this.groups.has(name)) return false;
     const dirs = this.instanceDirs.map((d) => path.join(d, name));
-    dirs.forEach((d, i) => this.mkdir(d, { hierarchy: i, kind: 'own' }));
-    const fds: number[] = [];
-    try {
-      for (const d of dirs) fds.push(fs.openSync(`${d}/cgroup.procs`, fs.constants.O_WRONLY));
-    } catch (e) {
-      fds.forEach((fd) => fs.closeSync(fd));
-      throw cgroupError('cannot open', `${dirs[fds.length]}/cgroup.procs`, e);
-    }
-    this.groups.set(name, { dirs, fds });
+    const made = dirs.map((d, i) => this.mkdir(d, { hierarchy: i, kind: 'own' }));
+    this.groups.set(name, { dirs, procs: dirs.map((d) => `${d}/cgroup.procs`) });
+    return made.every(Boolean);
   }
 
-  private apply(group: string, resources: ResourceSettings): string[] {
+  /** fresh: the group was just made, so its kernel defaults need no writing (nor reading). */
+  private apply(group: string, resources: ResourceSettings, fresh = false): string[] {
     const { dirs } = this.group(group);
     const plan = this.backend.plan(group, resources);
     const warnings = [...plan.warnings];
     for (const s of plan.settings) {
+      if (fresh && s.isDefault) continue;
       const i = this.backend.hierarchyOf(s.controller);
       if (i < 0) {
         if (!s.isDefault) warnings.push(`${group}: ${s.setting} cannot be applied: no cgroup v1 hierarchy has the ${s.controller} controller (ignored)`);
         continue;
       }
-      const choice = s.choices.find((c) => c.writes.every((w) => exists(`${dirs[i]}/${w.file}`)));
+      // One read per file both finds the choice whose files exist and tells
+      // which values are already in place.
+      let current = new Map<string, string | null | undefined>();
+      const choice = s.choices.find((c) => {
+        current = new Map(c.writes.map((w) => [w.file, currentValue(`${dirs[i]}/${w.file}`)]));
+        return [...current.values()].every((v) => v !== undefined);
+      });
       if (!choice) {
         const files = s.choices.map((c) => c.writes.map((w) => w.file).join('+')).join(' or ');
         if (!s.isDefault) warnings.push(`${group}: ${s.setting} cannot be applied: ${dirs[i]} has no ${files} (${s.controller} controller not available there) (ignored)`);
         continue;
       }
-      for (const w of choice.writes) writeCgroupFile(`${dirs[i]}/${w.file}`, w.value);
+      // A value already there is not written again: on v1 every write of
+      // cpu.cfs_period_us / cfs_quota_us walks all the machine's cpu groups,
+      // which made setting up 10,000 fresh groups take minutes.
+      for (const w of choice.writes) if (current.get(w.file) !== w.value) writeCgroupFile(`${dirs[i]}/${w.file}`, w.value);
       if (choice.warning) warnings.push(choice.warning);
     }
     return warnings;
@@ -326,8 +414,9 @@ export class CgroupManager {
   /** Returns a failure description, or undefined once the directory is gone. */
   private remove(dir: string, o: Owned, moveBackTo: MoveBackTo, deadline: number): string | undefined {
     let moveError = '';
-    for (;;) {
-      if (o.kind === 'own') {
+    // rmdir first: an empty group (the usual case) costs no read of cgroup.procs.
+    for (let attempt = 0; ; attempt++) {
+      if (o.kind === 'own' && attempt > 0) {
         for (const pid of readProcs(dir)) moveError = this.moveOut(pid, o.hierarchy, moveBackTo) ?? moveError;
       }
       try {
@@ -341,7 +430,7 @@ export class CgroupManager {
           return `${dir} (${(e as Error).message}${moveError ? `; ${moveError}` : ''})`;
         }
       }
-      sleepSync(20);
+      if (attempt > 0) sleepSync(20);
     }
   }
 

@@ -1,16 +1,17 @@
 // Decide which vhost a connection belongs to, the way Apache picks the
 // <VirtualHost> that serves it:
-// 1. Candidates by local address: the vhosts listing an address that matches
-//    it (an `ip:port` entry beats an `ip` one); if none does, the vhosts that
-//    list no address at all.
+// 1. Candidates by local address: the vhosts listing the most specific
+//    address that matches it (a longer prefix first, an address being a
+//    full-length one; at equal prefixes an entry with a port beats one
+//    without); if none does, the vhosts that list no address at all.
 // 2. Among the candidates the name picks: TLS SNI, else the HTTP/2 `:authority`
 //    (h2c prior knowledge), else the HTTP/1 target (`http://`) or Host.
 // 3. No name, or one no candidate claims: the first candidate that lists no
 //    host names takes it; else the default.
 // So a name never takes a connection away from the address it arrived on:
 // `Host: gold.test` sent to an IP-based vhost's address is that vhost's.
-import type { Classification, ConnectionFacts, VhqosConfig } from '../types';
-import { formatAddress, normaliseIp } from './address';
+import type { AddressMatcher, Classification, ConnectionFacts, VhqosConfig } from '../types';
+import { AddressTable, formatAddress, normaliseIp } from './address';
 import { parseH2Authority } from './h2-authority';
 import { parseHttpHost } from './http-host';
 import { parseTlsSni } from './tls-sni';
@@ -81,24 +82,23 @@ function candidates(config: VhqosConfig, members: string[]): Candidates {
 /** Precompute lookup tables once; the returned function is cheap per call. */
 export function createClassifier(config: VhqosConfig): (facts: ConnectionFacts) => Classification {
   const names = nameTrie(config);
-  const claims = { ipPort: new Map<string, string[]>(), ip: new Map<string, string[]>() };
+  // Every vhost listing one address (text) joins that address's candidate set.
+  const claims = new Map<string, { matcher: AddressMatcher; members: string[] }>();
   for (const v of config.vhosts) {
     for (const a of v.addresses) {
-      const key = a.port === undefined ? a.ip : `${a.ip} ${a.port}`;
-      const map = a.port === undefined ? claims.ip : claims.ipPort;
-      const list = map.get(key) ?? [];
-      if (!list.includes(v.name)) list.push(v.name);
-      map.set(key, list);
+      const key = formatAddress(a);
+      const claim = claims.get(key) ?? { matcher: a, members: [] };
+      if (!claim.members.includes(v.name)) claim.members.push(v.name);
+      claims.set(key, claim);
     }
   }
-  const byIpPort = new Map([...claims.ipPort].map(([k, m]) => [k, candidates(config, m)]));
-  const byIp = new Map([...claims.ip].map(([k, m]) => [k, candidates(config, m)]));
+  const byAddress = new AddressTable([...claims.values()].map((c): [AddressMatcher, Candidates] => [c.matcher, candidates(config, c.members)]));
   const anywhere = candidates(config, config.vhosts.filter((v) => v.addresses.length === 0).map((v) => v.name));
 
   return (facts) => {
     const ip = normaliseIp(facts.local.ip);
     const local = ip === null ? undefined : { ip, port: facts.local.port };
-    const cands = (local && (byIpPort.get(`${local.ip} ${local.port}`) ?? byIp.get(local.ip))) ?? anywhere;
+    const cands = (local && byAddress.lookup(local)) ?? anywhere;
     let unmatched: string | undefined;
     if (cands.named && facts.firstBytes.length > 0) {
       const seen = nameOf(facts.firstBytes);

@@ -7,9 +7,9 @@
 import * as fs from 'node:fs';
 import { ConfigError, loadConfig } from '../config/load';
 import { loadNative } from '../native';
-import { keeperSocketPath, SupervisedRun } from '../run';
-import { instanceConfig, instanceOwner } from '../status/instance-registry';
-import type { Logger } from '../supervisor/supervisor';
+import { Instance } from '../supervisor/instance';
+import { instanceConfig, instanceMeta, instanceOwner, keeperSocketPath } from '../status/instance-registry';
+import type { Logger } from '../logger';
 
 export interface AttachArgs {
   instance: string;
@@ -17,10 +17,16 @@ export interface AttachArgs {
   logger: Logger;
   /** `vhqos run` trying first: a keeper that does not answer is not an error (NO_KEEPER is returned). */
   tryOnly?: boolean;
+  /** The cgroup parent the instance was started with (`vhqos run` passes its own). */
+  cgroupParent?: string;
 }
 
 /** attachCommand's answer when tryOnly and there is no keeper to attach to. */
 export const NO_KEEPER = -1;
+
+function placementOf(recorded: string | undefined): 'socket' | 'only' | undefined {
+  return recorded === 'socket' || recorded === 'only' ? recorded : undefined;
+}
 
 /** Whether an instance's server runs on under its keeper (its supervisor died): attach, not start another. */
 export function orphanedInstance(instance: string): boolean {
@@ -70,16 +76,22 @@ export async function attachCommand(a: AttachArgs): Promise<number> {
   } catch {
     /* gone: the run ends at once */
   }
-  let run: SupervisedRun;
+  let supervised: Instance;
   try {
-    run = new SupervisedRun({
+    supervised = Instance.attach({
       config,
       configFile: file,
       command,
       logger: a.logger,
       instance: a.instance,
-      attach: { listener: back.listener, pid: back.rootPid, keeper: { conn: back.conn, pendingFd: back.pendingFd } },
+      cgroupParent: a.cgroupParent,
+      listener: back.listener,
+      pid: back.rootPid,
+      keeper: { conn: back.conn, pendingFd: back.pendingFd },
       placeRoot: false,
+      placeSupervisor: true, // as `vhqos run` did: on v1 its groups are <instance>/vhosts/<vhost>
+      // A placement socket (--placement-only) is offered again: its server may ask at any time.
+      placement: placementOf(instanceMeta(a.instance).placement),
       native,
     });
   } catch (e) {
@@ -95,11 +107,11 @@ export async function attachCommand(a: AttachArgs): Promise<number> {
   // goes back to the server, and the keeper answers again.
   const leave = (sig: NodeJS.Signals) => {
     a.logger.info({ signal: sig }, 'detaching: the keeper answers for the server again');
-    run.handBack();
+    supervised.handBack();
     process.exit(0);
   };
   process.once('SIGTERM', leave);
   process.once('SIGINT', leave);
-  await run.wait();
+  await supervised.wait();
   return 0;
 }

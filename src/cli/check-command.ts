@@ -1,11 +1,15 @@
 // `vhqos check`: what this machine supports, tried rather than guessed, and
-// whether `vhqos run` can work here (exit status 1 if not).
+// whether `vhqos run` can work here (exit status 1 if not). Then the
+// container side (engine-check.ts): runtime, podman hooks, docker runtime,
+// agent; reported, not part of the exit status.
 import { disks, ioWeightProblem } from '../cgroup/block-device';
 import * as os from 'node:os';
 import { loadNative, type Features } from '../native';
 import { detectCgroups, type CgroupDetection } from '../cgroup';
 import { V1_USED, V2_USED } from '../cgroup/detect';
 import { table } from './format';
+import { containerRows, containersReady, probeContainers, type ContainerCheckOptions } from '../engines/engine-check';
+import { agentSocketPath } from '../oci/prepare';
 
 export interface CheckRow {
   item: string;
@@ -42,7 +46,6 @@ export function checkRows(f: Features | Error, cg: CgroupDetection | Error, uid:
     for (const c of V2_USED)
       rows.push({ item: `  controller ${c}`, ok: have.includes(c), required: c === 'cpu', detail: have.includes(c) ? 'available' : `not enabled at the root: ${c} settings will be reported and ignored` });
   } else {
-    const have = cg.v1.flatMap((h) => h.controllers);
     rows.push({ item: 'cgroups', ok: true, required: true, detail: 'v1 (legacy or hybrid hierarchy)' });
     for (const c of V1_USED) {
       const h = cg.v1.find((x) => x.controllers.includes(c));
@@ -73,7 +76,15 @@ function favordynmodsRow(hs: { mountPoint: string; favordynmods?: boolean }[]): 
   };
 }
 
-export function checkCommand(opts: { json: boolean }): number {
+export interface CheckOptions {
+  json: boolean;
+  /** The agent socket to check (default: VHQOS_AGENT_SOCKET or /run/vhqos/agent.sock). */
+  agentSocket?: string;
+  /** podman hooks.d directories (default: podman's). */
+  hooksDirs?: string[];
+}
+
+export async function checkCommand(opts: CheckOptions): Promise<number> {
   let features: Features | Error;
   try {
     features = loadNative().probe();
@@ -88,12 +99,21 @@ export function checkCommand(opts: { json: boolean }): number {
   }
   const rows = checkRows(features, cg, process.getuid?.() ?? -1);
   const canRun = rows.every((r) => r.ok || !r.required);
+  const probeOpts: ContainerCheckOptions = { agentSocket: opts.agentSocket ?? agentSocketPath(process.env), hooksDirs: opts.hooksDirs };
+  const ctRows = containerRows(await probeContainers(probeOpts));
+  const ctReady = canRun && containersReady(ctRows);
+  const result = (r: CheckRow) => (r.ok ? 'ok' : r.required ? 'MISSING' : 'no');
   if (opts.json) {
-    console.log(JSON.stringify({ kernel: os.release(), canRun, rows }, null, 2));
+    console.log(JSON.stringify({ kernel: os.release(), canRun, rows, containers: { ready: ctReady, rows: ctRows } }, null, 2));
   } else {
     console.log(`kernel ${os.release()} (${process.arch})\n`);
-    console.log(table(['check', 'result', 'detail'], rows.map((r) => [r.item, r.ok ? 'ok' : r.required ? 'MISSING' : 'no', r.detail])));
+    console.log(table(['check', 'result', 'detail'], rows.map((r) => [r.item, result(r), r.detail])));
     console.log(`\n${canRun ? 'vhqos run can work here.' : 'vhqos run cannot work here: fix the MISSING items above.'}`);
+    console.log('\ncontainers (podman hooks or docker vhqos-runtime, and the agent):\n');
+    console.log(table(['check', 'result', 'detail'], ctRows.map((r) => [r.item, result(r), r.detail])));
+    console.log(
+      `\n${ctReady ? 'vhqos can supervise containers here.' : 'containers cannot be supervised yet: fix the MISSING items above, and install the podman hooks or register the docker runtime.'}`,
+    );
   }
   return canRun ? 0 : 1;
 }

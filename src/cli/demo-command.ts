@@ -8,8 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { loadConfig } from '../config/load';
-import { SupervisedRun } from '../run';
-import type { Logger } from '../supervisor/supervisor';
+import { Instance } from '../supervisor/instance';
+import type { Logger } from '../logger';
 
 const packageRoot = path.resolve(__dirname, '..', '..', '..');
 const VHOSTS = [
@@ -50,7 +50,7 @@ export async function demoCommand(o: { seconds: number; port: number; logger: Lo
   }
   const config = loadConfig(path.join(packageRoot, 'demo', 'demo.yaml'));
   const devnull = fs.openSync('/dev/null', 'w');
-  const run = new SupervisedRun({
+  const supervised = Instance.spawn({
     config,
     command: ['perl', path.join(packageRoot, 'demo', 'forking-httpd.pl'), '--listen', `127.0.0.1:${o.port}`],
     logger: o.logger,
@@ -68,7 +68,7 @@ export async function demoCommand(o: { seconds: number; port: number; logger: Lo
   process.once('SIGTERM', stop);
   try {
     await waitForPort(o.port, 10000);
-    console.log(`vhqos demo: forking server (pid ${run.pid}) on 127.0.0.1:${o.port} under vhqos, cgroup v${run.cgroups.version}`);
+    console.log(`vhqos demo: forking server (pid ${supervised.pid}) on 127.0.0.1:${o.port} under vhqos, cgroup v${supervised.cgroups.version}`);
     for (const v of VHOSTS) {
       const r = await get(o.port, v.host, '/whoami');
       const line = r.body.split('\n').find((l) => /vhqos/.test(l)) ?? r.body.trim();
@@ -93,7 +93,7 @@ export async function demoCommand(o: { seconds: number; port: number; logger: Lo
         }
       }),
     );
-    const cpu = () => VHOSTS.map((v) => run.cgroups.usage(v.name).cpuUsageUsec ?? 0);
+    const cpu = () => VHOSTS.map((v) => supervised.cgroups.usage(v.name).cpuUsageUsec ?? 0);
     const first = cpu();
     let last = first;
     let t = 0;
@@ -126,7 +126,7 @@ export async function demoCommand(o: { seconds: number; port: number; logger: Lo
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    run.kill('SIGTERM');
-    await run.wait();
+    supervised.kill('SIGTERM');
+    await supervised.wait();
   }
 }

@@ -32,7 +32,8 @@ export async function reloadCommand(a: ReloadArgs): Promise<number> {
     return 2;
   }
   try {
-    const reply = (await request(sock, { cmd: 'reload', ...(a.config ? { config: path.resolve(a.config) } : {}) }, 15000)) as {
+    // The supervisor answers once the reload is applied: 10,000 vhosts take seconds to parse and set.
+    const reply = (await request(sock, { cmd: 'reload', ...(a.config ? { config: path.resolve(a.config) } : {}) }, 120000)) as {
       result: { config: string; changes: string[]; warnings: string[] };
     };
     const r = reply.result;

@@ -9,7 +9,7 @@
 // pidfd per process, so a reused pid is a new entry).
 import type { ClassifiedBy } from '../types';
 
-export interface ChannelRecord {
+export interface ConnectionRecord {
   inode: number;
   /** Process and fd where vhqos first saw the connection (the acceptor for fork-after-accept). */
   pid: number;
@@ -45,7 +45,7 @@ export interface FdCopy {
 }
 
 export interface TablesSnapshot {
-  channels: ChannelRecord[];
+  channels: ConnectionRecord[];
   processes: ProcessRecord[];
   children: { parent: number; children: number[] }[];
   fdCopies: FdCopy[];
@@ -53,7 +53,7 @@ export interface TablesSnapshot {
 }
 
 export class LineageTables {
-  private readonly channels = new Map<number, ChannelRecord>();
+  private readonly channels = new Map<number, ConnectionRecord>();
   private readonly processes = new Map<number, ProcessRecord>();
   private readonly children = new Map<number, Set<number>>();
 
@@ -104,13 +104,13 @@ export class LineageTables {
   }
 
   // --- channels (425) ---
-  channel(inode: number): ChannelRecord | undefined {
+  channel(inode: number): ConnectionRecord | undefined {
     return this.channels.get(inode);
   }
 
-  recordChannel(rec: Omit<ChannelRecord, 'uses' | 'since'>): ChannelRecord {
+  recordChannel(rec: Omit<ConnectionRecord, 'uses' | 'since'>): ConnectionRecord {
     const old = this.channels.get(rec.inode);
-    const next: ChannelRecord = { ...rec, uses: old ? old.uses : 0, since: old ? old.since : this.now() };
+    const next: ConnectionRecord = { ...rec, uses: old ? old.uses : 0, since: old ? old.since : this.now() };
     this.channels.delete(rec.inode); // re-insert: Map order is our eviction order
     this.channels.set(rec.inode, next);
     while (this.channels.size > this.maxChannels) {

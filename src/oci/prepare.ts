@@ -7,13 +7,9 @@ import type { Spec } from './types';
 import { DEFAULT_AGENT_SOCKET, VHQOS_AGENT_SOCKET_ENV, VHQOS_CONFIG_ANNOTATION, VHQOS_CONFIG_ENV } from './types';
 import { addNotifyWithReport, type AddNotifyResult } from './seccomp-transform';
 import { stringifyJsonLossless } from './json';
+import { PrepareError } from '../errors';
+export { PrepareError };
 
-export class PrepareError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PrepareError';
-  }
-}
 
 /** The agent socket named by this process's environment (not the container's). */
 export function agentSocketPath(env: NodeJS.ProcessEnv = process.env): string {

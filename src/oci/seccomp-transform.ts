@@ -10,6 +10,8 @@
 //    (runc refuses both);
 //  * architectures and flags are kept, listenerPath/listenerMetadata set;
 //  * applying it twice gives the same profile as applying it once.
+// (Over 400 lines: the guarantees above hold only across the whole rewrite,
+// so its steps stay in one file next to each other.)
 //
 // How (see seccomp-eval.ts for the model):
 //  * default action not ALLOW (docker, podman): every rule that ALLOWs a vhqos
@@ -31,6 +33,8 @@
 import type { LinuxSeccomp, LinuxSeccompArg, LinuxSyscall, SeccompArch, SeccompOperator } from './types';
 import { big, condHolds, defaultOf, entriesFor, U64_MAX, type Entry } from './seccomp-eval';
 import * as os from 'os';
+import { SeccompTransformError } from '../errors';
+export { SeccompTransformError };
 
 /**
  * The syscalls vhqos supervises (fcntl only for the dup commands): the
@@ -86,12 +90,6 @@ export interface AddNotifyResult {
   skipped: SkippedSyscall[];
 }
 
-export class SeccompTransformError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SeccompTransformError';
-  }
-}
 
 /** Native + compat architectures, as docker's default profile lists them. */
 export function defaultArchitectures(arch: string = process.arch, endianness: string = os.endianness()): SeccompArch[] | undefined {

@@ -6,27 +6,13 @@ import * as path from 'path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import type { Spec, State } from './types';
 import { parseJsonLossless, toPlainNumbers } from './json';
+import { OciValidationError, type ValidationProblem } from '../errors';
+export { OciValidationError, type ValidationProblem };
 
 /** Directory of the schema files inside the installed package. */
 export const OCI_SCHEMA_DIR = path.resolve(__dirname, '..', '..', '..', 'schema', 'oci');
 
-export interface ValidationProblem {
-  /** JSON pointer into the document ("" for the root). */
-  path: string;
-  message: string;
-}
 
-export class OciValidationError extends Error {
-  constructor(
-    readonly what: string,
-    readonly problems: ValidationProblem[],
-  ) {
-    const shown = problems.slice(0, 8).map((p) => `  ${p.path || '/'}: ${p.message}`);
-    if (problems.length > shown.length) shown.push(`  … and ${problems.length - shown.length} more`);
-    super(`invalid ${what}:\n${shown.join('\n')}`);
-    this.name = 'OciValidationError';
-  }
-}
 
 /**
  * The schemas are draft-04 documents that ajv 8 reads as draft-07 (they use

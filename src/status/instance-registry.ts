@@ -7,6 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STATUS_DIR } from './server';
+import { InstanceInUseError } from '../errors';
+export { InstanceInUseError };
 
 /** `/etc/vhqos/shop.yaml` -> `shop`: the base name without extension, made a safe cgroup name. */
 export function instanceNameFromConfig(file: string): string {
@@ -15,16 +17,6 @@ export function instanceNameFromConfig(file: string): string {
   return safe.slice(0, 64) || 'vhqos';
 }
 
-export class InstanceInUseError extends Error {
-  readonly code = 'VHQOS_ERR_INSTANCE_IN_USE';
-  constructor(readonly instance: string, readonly pid: number) {
-    super(
-      `instance "${instance}" is already running (supervisor pid ${pid}); ` +
-        'give this one another name with --instance NAME, or stop the other first',
-    );
-    this.name = 'InstanceInUseError';
-  }
-}
 
 function claimPath(instance: string, dir: string): string {
   return path.join(dir, `${instance}.pid`);
@@ -109,4 +101,9 @@ export function claimInstance(instance: string, dir = STATUS_DIR, meta: Record<s
     }
   }
   throw new InstanceInUseError(instance, -1);
+}
+
+/** Where an instance's keeper waits for `vhqos attach` once its supervisor is gone. */
+export function keeperSocketPath(instance: string, dir = STATUS_DIR): string {
+  return path.join(dir, `${instance}.keeper`);
 }

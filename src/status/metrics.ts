@@ -5,7 +5,9 @@ import * as http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { VERSION } from '../version';
 import type { StatusSnapshot } from './snapshot';
-import type { Logger } from '../supervisor/supervisor';
+import type { Logger } from '../logger';
+import { MetricsAddressError } from '../errors';
+export { MetricsAddressError };
 
 /**
  * Prometheus conventions: counters are Counters named `_total`, units in the
@@ -13,17 +15,19 @@ import type { Logger } from '../supervisor/supervisor';
  * (Prometheus owns `instance`), limits as gauges; plus prom-client's default
  * process metrics and a build-info gauge. Every series is listed in the README.
  */
-export function metricsRegistry(snapshot: () => StatusSnapshot | StatusSnapshot[]): Registry {
+export type SnapshotSource = () => StatusSnapshot | StatusSnapshot[] | Promise<StatusSnapshot | StatusSnapshot[]>;
+
+export function metricsRegistry(snapshot: SnapshotSource): Registry {
   const registry = new Registry();
-  let snap: StatusSnapshot[] | undefined;
-  // One snapshot per scrape, shared by every metric's collect(); the agent
-  // has one per container (each its own vhqos_instance).
-  const fresh = () => (snap ??= [snapshot()].flat());
+  // One snapshot per scrape, taken before the collects and shared by them;
+  // the agent has one per container (each its own vhqos_instance). It is
+  // kept until the next scrape: two scrapes at once each read a whole one.
+  let snap: StatusSnapshot[] = [];
   type Row = StatusSnapshot['vhosts'][number];
   const perVhost = (kind: 'gauge' | 'counter', name: string, help: string, value: (g: Row) => number | undefined) => {
     const collect = function (this: Gauge | Counter) {
       this.reset();
-      for (const s of fresh())
+      for (const s of snap)
         for (const g of s.vhosts) {
           const v = value(g);
           if (v === undefined || !Number.isFinite(v)) continue;
@@ -51,6 +55,7 @@ export function metricsRegistry(snapshot: () => StatusSnapshot | StatusSnapshot[
   perVhost('gauge', 'vhqos_vhost_idle_processes', 'Server processes idle in accept in the vhost cgroup', (g) => g.idle);
   perVhost('counter', 'vhqos_vhost_connections_total', 'Connections classified to the vhost', (g) => g.connections);
   perVhost('counter', 'vhqos_vhost_moves_total', 'Processes moved into the vhost cgroup', (g) => g.moves);
+  perVhost('counter', 'vhqos_vhost_placements_total', 'Processes or threads placed in the vhost cgroup over the placement socket (run --placement-only)', (g) => g.placements);
   perVhost('gauge', 'vhqos_vhost_connections_limit', 'connections.max of the vhost (absent: no limit)', (g) => g.limits.connections?.max);
   perVhost('gauge', 'vhqos_vhost_connections_serving', 'Connections of the vhost held by server processes now (connection slots in use)', (g) => g.serving);
   perVhost('gauge', 'vhqos_vhost_connections_waiting', 'Connections of the vhost waiting inside vhqos for a slot or a server process', (g) => g.waiting);
@@ -64,7 +69,7 @@ export function metricsRegistry(snapshot: () => StatusSnapshot | StatusSnapshot[
       registers: [registry],
       collect() {
         this.reset();
-        for (const s of fresh()) {
+        for (const s of snap) {
           const v = value(s);
           if (v !== undefined) this.inc({ vhqos_instance: s.instance }, v);
         }
@@ -77,11 +82,14 @@ export function metricsRegistry(snapshot: () => StatusSnapshot | StatusSnapshot[
   perInstance('vhqos_fail_open_total', 'Notifications answered CONTINUE because policy failed', (s) => s.policy.failOpen);
   perInstance('vhqos_requests_classified_total', 'classifyEach request: later requests of keep-alive connections classified again', (s) => s.loop.perRequest?.requests ?? 0);
   perInstance('vhqos_request_moves_total', 'classifyEach request: processes moved for a later request of their connection', (s) => s.loop.perRequest?.moves ?? 0);
+  perInstance('vhqos_placement_refusals_total', 'Placement requests refused (bad request, not allowed, target gone)', (s) =>
+    s.placement ? Object.values(s.placement.refused).reduce((a, b) => a + b, 0) : undefined,
+  );
   new Gauge({ name: 'vhqos_build_info', help: 'vhqos version (value 1)', labelNames: ['version', 'node'], registers: [registry] }).set({ version: VERSION, node: process.version }, 1);
   collectDefaultMetrics({ register: registry });
   const metrics = registry.metrics.bind(registry);
   registry.metrics = async () => {
-    snap = undefined;
+    snap = [await snapshot()].flat();
     return metrics();
   };
   return registry;
@@ -90,9 +98,6 @@ export function metricsRegistry(snapshot: () => StatusSnapshot | StatusSnapshot[
 /** Where metrics are served: `HOST:PORT`, `[IPv6]:PORT`, or `unix:/path` (a 0600 socket only root can read). */
 export type MetricsAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
 
-export class MetricsAddressError extends Error {
-  readonly code = 'VHQOS_ERR_METRICS_ADDRESS';
-}
 
 /** Parses --metrics; throws MetricsAddressError with what is expected. */
 export function parseMetricsAddress(address: string): MetricsAddress {
@@ -128,7 +133,7 @@ export interface MetricsServerOptions {
  * callers can refuse to start. `snapshot` may throw while the instance is
  * starting: the scrape then gets 503.
  */
-export function startMetricsServer(address: MetricsAddress | string, snapshot: () => StatusSnapshot | StatusSnapshot[], logger: Logger, opts: MetricsServerOptions = {}): Promise<http.Server> {
+export function startMetricsServer(address: MetricsAddress | string, snapshot: SnapshotSource, logger: Logger, opts: MetricsServerOptions = {}): Promise<http.Server> {
   let where: MetricsAddress;
   try {
     where = typeof address === 'string' ? parseMetricsAddress(address) : address;

@@ -4,7 +4,9 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { Logger } from '../supervisor/supervisor';
+import type { Logger } from '../logger';
+import { ControlError } from '../errors';
+export { ControlError };
 
 export const STATUS_DIR = process.env.VHQOS_RUN_DIR ?? '/run/vhqos';
 
@@ -26,9 +28,11 @@ export class StatusServer {
    */
   constructor(
     private readonly socketPath: string,
-    private readonly snapshot: () => unknown,
+    private readonly snapshot: () => unknown | Promise<unknown>,
     private readonly logger: Logger,
-    private readonly commands: Record<string, (req: Record<string, unknown>) => unknown> = {},
+    private readonly commands: Record<string, (req: Record<string, unknown>) => unknown | Promise<unknown>> = {},
+    /** idleMs: how long a peer may take to send its request line (default 5 s); the answer is not timed. */
+    private readonly limits: { idleMs?: number } = {},
   ) {}
 
   listen(): Promise<void> {
@@ -55,14 +59,13 @@ export class StatusServer {
 
   private serve(c: net.Socket): void {
     let buf = '';
-    c.setTimeout(5000, () => c.destroy());
+    c.setTimeout(this.limits.idleMs ?? 5000, () => c.destroy());
     c.on('error', () => c.destroy());
     c.on('data', (d) => {
       buf += d.toString('utf8');
       if (buf.length > MAX_REQUEST) return c.destroy();
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
-      let reply: unknown;
       let req: Record<string, unknown>;
       try {
         req = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
@@ -72,16 +75,23 @@ export class StatusServer {
         return;
       }
       const handler = typeof req.cmd === 'string' && Object.hasOwn(this.commands, req.cmd) ? this.commands[req.cmd] : undefined;
-      try {
-        if (req.cmd === 'status') reply = { ok: true, status: this.snapshot() };
-        else if (handler) reply = { ok: true, result: handler(req) };
-        else reply = { ok: false, error: `unknown command ${JSON.stringify(req.cmd)}` };
-      } catch (err) {
-        const problems = (err as { problems?: unknown }).problems;
-        reply = { ok: false, error: (err as Error).message, ...(Array.isArray(problems) ? { problems } : {}) };
-        this.logger.warn({ cmd: req.cmd, err }, 'control request failed');
-      }
-      c.end(JSON.stringify(reply) + '\n');
+      buf = '';
+      c.pause(); // one request per connection: nothing more is read
+      c.setTimeout(0); // the idle limit is for the peer's request; the answer takes what it takes (a reload of 10,000 vhosts)
+      const answer = async (): Promise<unknown> => {
+        try {
+          if (req.cmd === 'status') return { ok: true, status: await this.snapshot() };
+          if (handler) return { ok: true, result: await handler(req) };
+          return { ok: false, error: `unknown command ${JSON.stringify(req.cmd)}` };
+        } catch (err) {
+          const problems = (err as { problems?: unknown }).problems;
+          this.logger.warn({ cmd: req.cmd, err }, 'control request failed');
+          return { ok: false, error: (err as Error).message, ...(Array.isArray(problems) ? { problems } : {}) };
+        }
+      };
+      void answer().then((reply) => {
+        if (!c.destroyed) c.end(JSON.stringify(reply) + '\n');
+      });
     });
   }
 
@@ -98,15 +108,9 @@ export class StatusServer {
   }
 }
 
-/** A control request the supervisor refused: its message, and the config problems if any. */
-export class ControlError extends Error {
-  constructor(message: string, readonly problems?: string[]) {
-    super(message);
-  }
-}
 
-/** Client side: asks one supervisor for its status. */
-export function queryStatus(socketPath: string, timeoutMs = 3000): Promise<unknown> {
+/** Client side: asks one supervisor for its status (10,000 vhosts: about a second to gather, a few MB). */
+export function queryStatus(socketPath: string, timeoutMs = 30000): Promise<unknown> {
   return request(socketPath, { cmd: 'status' }, timeoutMs).then((r) => (r as { status: unknown }).status);
 }
 

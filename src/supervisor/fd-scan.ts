@@ -3,19 +3,19 @@
 // new connection.
 import * as fs from 'node:fs';
 import type { NativeBinding } from '../native';
-import type { HeldConnection } from './supervisor';
+import type { ConnectionInProcess } from './supervisor';
 
 const SOCKET_LINK = /^socket:\[(\d+)\]$/;
 
 export function makeConnectionScanner(native: Pick<NativeBinding, 'pidfdOpen' | 'pidfdGetfd' | 'describeFd' | 'close'>) {
-  return function connectionsOf(pid: number): HeldConnection[] {
+  return function connectionsOf(pid: number): ConnectionInProcess[] {
     let entries: string[];
     try {
       entries = fs.readdirSync(`/proc/${pid}/fd`);
     } catch {
       return [];
     }
-    const out: HeldConnection[] = [];
+    const out: ConnectionInProcess[] = [];
     let pidfd = -1;
     try {
       pidfd = native.pidfdOpen(pid);

@@ -1,6 +1,6 @@
 // What a reload changes: the difference between the running config and the
 // new one (the patent's QoS table is added to, modified and deleted at run
-// time). Pure: SupervisedRun.reload() applies it.
+// time). Pure: Instance.reload() applies it.
 import { isDeepStrictEqual } from 'node:util';
 import type { ResourceSettings, VhqosConfig } from '../types';
 

@@ -6,21 +6,16 @@
 import type { HandOver, LoopEvent } from '../native';
 import type { Classification, ConnectionFacts } from '../types';
 import { LineageTables, type TablesSnapshot } from '../lineage/tables';
+import type { Logger } from '../logger';
 
 export const DEFAULT_GROUP = '_default';
 export const SERVER_GROUP = '_server';
 /** How long to wait before peeking again at a request cut short. */
 export const MORE_BYTES_RETRY_MS = 10;
 
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 /** A connected socket found in a process (fork-after-accept scan). */
-export interface HeldConnection {
+export interface ConnectionInProcess {
   fd: number;
   inode: number;
   local: { ip: string; port: number };
@@ -38,7 +33,7 @@ export interface SupervisorDeps {
   needsPeek: boolean;
   moveToGroup(pid: number, group: string): boolean;
   /** Connected sockets a process holds now (used when it forks right after accept). */
-  connectionsOf(pid: number): HeldConnection[];
+  connectionsOf(pid: number): ConnectionInProcess[];
   normaliseIp(ip: string): string;
   /** True when the bytes are a Host/ClientHello cut short: worth peeking again. */
   needsMoreBytes?(bytes: Uint8Array): boolean;

@@ -372,6 +372,70 @@ export const CLASSIFIER_CASES: Record<string, [ConnectionFacts, Classification, 
   ],
 };
 
+/**
+ * Addresses given as CIDR ranges: the most specific match makes the
+ * candidates (a longer prefix first, an address being the longest; at equal
+ * prefixes an entry with a port first). lan is IP-based on a /24, lanweb
+ * name-based on the /24's port 8080, host7 one address inside it, quarter
+ * and quarterdefault share a /26 inside it (by name, and its default), loop
+ * is 127.0.0.0/29, v6lan and v6one are IPv6, all4 every IPv4 address on
+ * port 25; names lists no address.
+ */
+export const RANGE_CONFIG = `
+vhosts:
+  lan:
+    addresses: ["10.0.0.0/24"]
+  lanweb:
+    hosts: [web.test]
+    addresses: ["10.0.0.0/24:8080"]
+  host7:
+    addresses: ["10.0.0.7"]
+  quarter:
+    hosts: [q.test]
+    addresses: ["10.0.0.64/26"]
+  quarterdefault:
+    addresses: ["10.0.0.64/26"]
+  loop:
+    addresses: ["127.0.0.0/29"]
+  v6lan:
+    addresses: ["fd00::/64", "[fd00:0:0:1::/64]:443"]
+  v6one:
+    hosts: [six.test]
+    addresses: ["fd00::1"]
+  all4:
+    addresses: ["0.0.0.0/0:25"]
+  names:
+    hosts: ["*.test"]
+`;
+
+/** Connections to RANGE_CONFIG and their classification. */
+export const RANGE_CASES: [ConnectionFacts, Classification, string?][] = [
+  [facts(none, '10.0.0.5', 80), { vhost: 'lan', by: 'address', detail: '10.0.0.5:80' }],
+  [facts(httpRequest('web.test'), '10.0.0.5', 80), { vhost: 'lan', by: 'address', detail: '10.0.0.5:80' }, 'a name never takes a connection from its range'],
+  [facts(none, '::ffff:10.0.0.255', 80), { vhost: 'lan', by: 'address', detail: '10.0.0.255:80' }],
+  [facts(httpRequest('web.test'), '10.0.0.5', 8080), { vhost: 'lanweb', by: 'host', detail: 'web.test' }, 'range:port beats the range'],
+  [facts(none, '10.0.0.5', 8080), { vhost: null, by: 'default' }],
+  [facts(httpRequest('web.test'), '10.0.0.7', 8080), { vhost: 'host7', by: 'address', detail: '10.0.0.7:8080' }, 'an address beats any range, whatever the port'],
+  [facts(httpRequest('q.test'), '10.0.0.70', 80), { vhost: 'quarter', by: 'host', detail: 'q.test' }],
+  [facts(none, '10.0.0.127', 80), { vhost: 'quarterdefault', by: 'address', detail: '10.0.0.127:80' }],
+  [facts(httpRequest('web.test'), '10.0.0.70', 8080), { vhost: 'quarterdefault', by: 'address', detail: '10.0.0.70:8080' }, 'a longer prefix beats a port'],
+  [facts(none, '10.0.0.128', 80), { vhost: 'lan', by: 'address', detail: '10.0.0.128:80' }, 'just past the /26'],
+  [facts(httpRequest('web.test'), '10.0.1.1', 80), { vhost: 'names', by: 'host', detail: 'web.test' }, 'outside every range: the vhosts without addresses'],
+  [facts(none, '127.0.0.3', 80), { vhost: 'loop', by: 'address', detail: '127.0.0.3:80' }],
+  [facts(none, '127.0.0.0', 80), { vhost: 'loop', by: 'address', detail: '127.0.0.0:80' }],
+  [facts(httpRequest('x.test'), '127.0.0.8', 80), { vhost: 'names', by: 'host', detail: 'x.test' }],
+  [facts(none, 'fd00::2', 80), { vhost: 'v6lan', by: 'address', detail: '[fd00::2]:80' }],
+  [facts(none, 'FD00:0:0:0:FFFF:FFFF:FFFF:FFFF', 80), { vhost: 'v6lan', by: 'address', detail: '[fd00::ffff:ffff:ffff:ffff]:80' }],
+  [facts(httpRequest('six.test'), 'fd00::1', 80), { vhost: 'v6one', by: 'host', detail: 'six.test' }],
+  [facts(none, 'fd00::1', 80), { vhost: null, by: 'default' }, 'the address beats the range: v6one alone, and it has names'],
+  [facts(none, 'fd00:0:0:1::5', 443), { vhost: 'v6lan', by: 'address', detail: '[fd00:0:0:1::5]:443' }],
+  [facts(none, 'fd00:0:0:1::5', 80), { vhost: null, by: 'default' }],
+  [facts(none, '192.168.1.1', 25), { vhost: 'all4', by: 'address', detail: '192.168.1.1:25' }],
+  [facts(none, '10.0.0.5', 25), { vhost: 'lan', by: 'address', detail: '10.0.0.5:25' }, 'a /24 beats a /0 with a port'],
+  [facts(httpRequest('web.test'), '::1', 25), { vhost: 'names', by: 'host', detail: 'web.test' }, 'an IPv4 range never matches IPv6'],
+  [facts(none, '::ffff:192.168.1.1', 25), { vhost: 'all4', by: 'address', detail: '192.168.1.1:25' }],
+];
+
 /** needsMoreBytes on hand-made bytes: [bytes, peekBytes, expected]. */
 export const NEEDS_MORE_CASES: [Buffer, number, boolean][] = [
   [Buffer.from('GET / HTTP/1.1\r\nHost: gol'), 4096, true],

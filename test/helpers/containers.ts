@@ -9,21 +9,9 @@ import * as path from 'node:path';
 import { cgiFixturesDir, repoRoot } from './paths';
 import { parseCgroupBody } from './client';
 
-export const BUSYBOX = '/bin/busybox';
+export { which } from './requires';
 
-/** Absolute path of an executable on PATH, or null. */
-export function which(name: string): string | null {
-  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
-    const p = path.join(dir, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  return null;
-}
+export const BUSYBOX = '/bin/busybox';
 
 export interface CmdResult {
   code: number | null;
@@ -145,7 +133,6 @@ export function unmountUnder(dir: string): void {
 }
 
 function spawnSyncQuiet(cmd: string, args: string[]): void {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   require('node:child_process').spawnSync(cmd, args, { stdio: 'ignore', timeout: 10000 });
 }
 

@@ -4,21 +4,15 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { pickPort, waitForPort } from '../helpers/inetd';
 import { httpGet, servedBy } from '../helpers/client';
 import { makeInetdServer } from '../helpers/inetd';
+import { VHQOS_BIN, configFile, runCli } from '../helpers/site';
 
-const root = path.resolve(__dirname, '..', '..', '..');
-const bin = path.join(root, 'bin', 'vhqos.js');
-const vhqos = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30000 });
-
-function tmpFile(name: string, text: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-cli-'));
-  fs.writeFileSync(path.join(dir, name), text);
-  return path.join(dir, name);
-}
+const bin = VHQOS_BIN;
+const vhqos = runCli;
+const tmpFile = (name: string, text: string): string => configFile(text, name).path;
 
 test('validate names the path and the problem, and exits 1', (t) => {
   const bad = tmpFile('bad.yaml', 'vhosts:\n  gold:\n    hosts: [gold.test]\n    cpu: { weight: 20000 }\n    colour: red\n');
@@ -30,6 +24,29 @@ test('validate names the path and the problem, and exits 1', (t) => {
   const ok = vhqos('validate', good);
   t.is(ok.status, 0, ok.stderr);
   t.regex(ok.stdout, /gold/);
+});
+
+test('validate catches mistakes the schema cannot see, and warns (exit 0) of limits that never bind', (t) => {
+  const bad = tmpFile(
+    'mistakes.yaml',
+    'vhosts:\n  gold:\n    host: [gold.test]\n    addresses: ["::1:8080"]\n    memory: { high: 2G, max: 1G }\n  cgroup.procs:\n    addresses: ["10.0.0.0/24"]\n',
+  );
+  const r = vhqos('validate', bad);
+  t.is(r.status, 1);
+  t.is(
+    r.stderr,
+    `${bad}: invalid\n` +
+      '  vhosts.gold.host: unknown key (did you mean "hosts"?)\n' +
+      '  vhosts.gold.addresses[0]: "::1:8080" looks like an IPv6 address with a port: write "[::1]:8080" (or "[::1:8080]" for the address itself)\n' +
+      '  vhosts.gold.memory.high: "2G" is above memory.max ("1G"), so it could never act (low <= high <= max)\n' +
+      '  vhosts["cgroup.procs"]: the vhost name is its cgroup\'s directory name, and names starting with "cgroup." are cgroup interface files: rename the vhost (e.g. "cgroup-procs")\n',
+  );
+  // 10000 CPUs: more than any machine this runs on.
+  const big = tmpFile('big.yaml', 'vhosts:\n  gold:\n    addresses: ["127.0.0.0/29"]\n    cpu: { max: 1000000% }\n');
+  const ok = vhqos('validate', big);
+  t.is(ok.status, 0, ok.stderr);
+  t.regex(ok.stdout, /^gold: addresses 127\.0\.0\.0\/29; cpu max 1000000%$/m);
+  t.regex(ok.stdout, /^ {2}warning: vhosts\.gold\.cpu\.max: 1000000% is more than this machine's \d+ CPUs? \(\d+%\): the limit never binds here$/m);
 });
 
 test('check reports this machine can run vhqos', (t) => {
@@ -48,6 +65,20 @@ test('run with a missing program or bad config fails with a clear message', (t) 
   const r2 = vhqos('run', '--config', '/nonexistent.yaml', '--', 'true');
   t.is(r2.status, 2);
   t.regex(r2.stderr, /nonexistent\.yaml/);
+});
+
+test('run logs the config warnings validate prints', (t) => {
+  const big = tmpFile('big.yaml', 'vhosts:\n  gold:\n    hosts: [gold.test]\n    cpu: { max: 1000000% }\n');
+  const r = vhqos('run', '--config', big, '--', 'no-such-program-vhqos');
+  t.is(r.status, 1);
+  const warning = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { level: number; msg: string; config?: string })
+    .find((l) => l.msg.startsWith('vhosts.gold.cpu.max: 1000000% is more than'));
+  t.truthy(warning, r.stderr);
+  t.is(warning?.level, 40, 'pino warn');
+  t.is(warning?.config, big);
 });
 
 test('run: serves by vhost, status shows it, SIGTERM is forwarded and everything is cleaned up', async (t) => {

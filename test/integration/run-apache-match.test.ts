@@ -14,13 +14,10 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import { parseConfig } from '../../src/config/load';
-import { SupervisedRun } from '../../src/run';
-import type { Logger } from '../../src/supervisor/supervisor';
-import { makeApacheSite, pickPort, waitForSite, type ApacheSite } from '../helpers/apache';
+import type { Instance } from '../../src/supervisor/instance';
+import { makeApacheSite, pickPort, startInstance, waitForSite, type ApacheSite } from '../helpers/site';
 import { httpGet, parseCgroupBody, servedBy } from '../helpers/client';
 
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const MODES = ['accept', 'read'] as const;
 type Mode = (typeof MODES)[number];
 
@@ -56,24 +53,7 @@ async function site(port: number): Promise<ApacheSite> {
   });
 }
 
-let seq = 0;
-function start(s: ApacheSite, mode: Mode): SupervisedRun {
-  const devnull = fs.openSync('/dev/null', 'w');
-  try {
-    return new SupervisedRun({
-      config: parseConfig(CONFIG(mode)),
-      command: s.argv,
-      env: s.env,
-      logger: quiet,
-      instance: `match-${process.pid}-${seq++}`,
-      stdio: [null, devnull, devnull],
-      statusSocket: false,
-      drainMs: 500,
-    });
-  } finally {
-    fs.closeSync(devnull);
-  }
-}
+const start = (s: ApacheSite, mode: Mode): Instance => startInstance({ yaml: CONFIG(mode), server: s, name: 'match' });
 
 /** Apache's vhost and vhqos' cgroup leaf for one whoami response body. */
 function both(body: string): { apache: string; vhqos: string | null } {
@@ -182,18 +162,7 @@ for (const mode of MODES) {
     // Six children where two may idle: the parent stops the others, one a
     // second, each with a dummy connection (it connects to [::1]:PORT).
     const s = await makeApacheSite({ port, listenAll: true, names: [{ vhost: 'gold', hosts: ['gold.test'] }], addressVhosts: [{ vhost: 'bronze', ip: '127.0.0.3' }], accessLog: true, startServers: 6, minSpareServers: 1, maxSpareServers: 2 });
-    const devnull = fs.openSync('/dev/null', 'w');
-    const run = new SupervisedRun({
-      config: parseConfig(`vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { addresses: ["127.0.0.3"] }\noptions: { classifyAt: ${mode} }\n`),
-      command: s.argv,
-      env: s.env,
-      logger: quiet,
-      instance: `match-${process.pid}-${seq++}`,
-      stdio: [null, devnull, devnull],
-      statusSocket: false,
-      drainMs: 500,
-    });
-    fs.closeSync(devnull);
+    const run = startInstance({ yaml: `vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { addresses: ["127.0.0.3"] }\noptions: { classifyAt: ${mode} }\n`, server: s, name: 'match' });
     const counts = () => Object.fromEntries(run.snapshot().vhosts.map((v) => [v.name, v.connections])) as Record<string, number>;
     const dummies = () => (fs.readFileSync(`${s.dir}/logs/access.log`, 'utf8').match(/"OPTIONS \* HTTP\/1\.0"/g) ?? []).length;
     try {

@@ -8,13 +8,11 @@
 // Runs on the host (cgroup v1) and in the cgroup2 VM (scripts/test-in-vm.sh).
 // Serial: the supervisor answers on this process's main thread.
 import test from 'ava';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { parseConfig } from '../../src/config/load';
-import { SupervisedRun } from '../../src/run';
-import { makeApacheSite, waitForSite, pickPort } from '../helpers/apache';
+import type { Instance } from '../../src/supervisor/instance';
+import { makeApacheSite, waitForSite, pickPort, startInstance } from '../helpers/site';
 import { parseCgroupBody, parseResponse, servedBy, type HttpResponse } from '../helpers/client';
-import type { Logger } from '../../src/supervisor/supervisor';
+import type { Logger } from '../../src/logger';
 
 const logs: string[] = [];
 const recording: Logger = {
@@ -38,24 +36,7 @@ options:
   firstByteTimeoutMs: 1500
 `;
 
-let seq = 0;
-function start(argv: string[], env: NodeJS.ProcessEnv, yaml: string): SupervisedRun {
-  const devnull = fs.openSync('/dev/null', 'w');
-  try {
-    return new SupervisedRun({
-      config: parseConfig(yaml),
-      command: argv,
-      env,
-      logger: recording,
-      instance: `test-each-${process.pid}-${seq++}`,
-      stdio: [null, devnull, devnull],
-      statusSocket: false,
-      drainMs: 500,
-    });
-  } finally {
-    fs.closeSync(devnull);
-  }
-}
+const start = (argv: string[], env: NodeJS.ProcessEnv, yaml: string): Instance => startInstance({ yaml, server: { argv, env }, logger: recording, name: 'test-each' });
 
 /** One keep-alive connection: each call sends bytes and waits for one complete response. */
 async function keepAlive(port: number) {

@@ -6,11 +6,9 @@
 // faults shows none.
 import test from 'ava';
 import * as fs from 'node:fs';
-import { parseConfig } from '../../src/config/load';
-import { SupervisedRun } from '../../src/run';
 import { metricsRegistry } from '../../src/status/metrics';
-import type { Logger } from '../../src/supervisor/supervisor';
-import { makeApacheSite, pickPort, waitForSite } from '../helpers/apache';
+import type { Logger } from '../../src/logger';
+import { makeApacheSite, pickPort, startInstance, stopInstance, waitForSite } from '../helpers/site';
 import { httpGet } from '../helpers/client';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -35,7 +33,6 @@ test.serial('pids.max, memory.max and cpu.max faults reach status, the log and t
     error: () => undefined,
     warn: (o: object) => void ((o as { fault?: string }).fault && faults.push(o as Record<string, unknown>)),
   };
-  const devnull = fs.openSync('/dev/null', 'w');
   const yaml = [
     'vhosts:',
     '  forky: { hosts: [forky.test], pids: { max: 12 } }',
@@ -44,17 +41,7 @@ test.serial('pids.max, memory.max and cpu.max faults reach status, the log and t
     '  calm: { hosts: [calm.test] }',
     '',
   ].join('\n');
-  const run = new SupervisedRun({
-    config: parseConfig(yaml),
-    command: site.argv,
-    env: site.env,
-    logger,
-    instance: `faults-${process.pid}`,
-    stdio: [null, devnull, devnull],
-    statusSocket: false,
-    drainMs: 500,
-  });
-  fs.closeSync(devnull);
+  const run = startInstance({ yaml, server: site, logger, instance: `faults-${process.pid}` });
   try {
     await waitForSite(site);
     const get = (host: string, path: string) => httpGet({ ip: '127.0.0.1', port, host, path, timeoutMs: 60000 });
@@ -102,8 +89,6 @@ test.serial('pids.max, memory.max and cpu.max faults reach status, the log and t
     t.regex(text, /^vhqos_build_info\{version="[^"]+",node="v\d+/m);
     t.regex(text, /^process_cpu_seconds_total /m, "prom-client's default process metrics");
   } finally {
-    run.kill('SIGTERM');
-    await run.wait();
-    await site.stop();
+    await stopInstance(run, site);
   }
 });

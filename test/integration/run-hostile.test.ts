@@ -4,33 +4,20 @@
 // dup2()s onto fd numbers it cannot have. It must stay in bronze's cgroup,
 // and gold's requests meanwhile are served, from gold.
 import test from 'ava';
-import * as fs from 'node:fs';
-import { parseConfig } from '../../src/config/load';
-import { SupervisedRun } from '../../src/run';
-import type { Logger } from '../../src/supervisor/supervisor';
-import { makeApacheSite, pickPort, waitForSite } from '../helpers/apache';
+import { makeApacheSite, pickPort, startInstance, stopInstance, waitForSite } from '../helpers/site';
 import { httpGet, servedBy } from '../helpers/client';
 
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const MODES = ['accept', 'read'] as const;
 
-let seq = 0;
 for (const mode of MODES) {
   test.serial(`[${mode}] hostile CGIs stay in their tenant's cgroup; other tenants are still served from theirs`, async (t) => {
     const port = await pickPort(['127.0.0.1'], 19700, 19749);
     const site = await makeApacheSite({ port, addressVhosts: [], startServers: 4, maxSpareServers: 6 });
-    const devnull = fs.openSync('/dev/null', 'w');
-    const run = new SupervisedRun({
-      config: parseConfig(`vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { hosts: [bronze.test] }\noptions: { classifyAt: ${mode} }\n`),
-      command: site.argv,
-      env: site.env,
-      logger: quiet,
-      instance: `hostile-${process.pid}-${seq++}`,
-      stdio: [null, devnull, devnull],
-      statusSocket: false,
-      drainMs: 500,
+    const run = startInstance({
+      yaml: `vhosts:\n  gold: { hosts: [gold.test] }\n  bronze: { hosts: [bronze.test] }\noptions: { classifyAt: ${mode} }\n`,
+      server: site,
+      name: 'hostile',
     });
-    fs.closeSync(devnull);
     try {
       await waitForSite(site);
       const attack = async (what: string) => {
@@ -63,9 +50,7 @@ for (const mode of MODES) {
       if (mode === 'accept') t.true(snap.loop.accept!.tenantAccepts >= 100, JSON.stringify(snap.loop.accept));
       else t.true(snap.policy.tenantReads >= 2, JSON.stringify(snap.policy));
     } finally {
-      run.kill('SIGTERM');
-      await run.wait();
-      await site.stop();
+      await stopInstance(run, site);
     }
   });
 }

@@ -6,24 +6,12 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseConfig } from '../../src/config/load';
-import { SupervisedRun } from '../../src/run';
-import type { Logger } from '../../src/supervisor/supervisor';
-import { makeApacheSite, pickPort, waitForSite } from '../helpers/apache';
+import { makeApacheSite, pickPort, startInstance, stopInstance, waitForSite } from '../helpers/site';
 import { httpGet, servedBy } from '../helpers/client';
-import { serialIf } from '../helpers/requires';
+import { loopDevices, requires, root, tools } from '../helpers/requires';
 
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
-/** Why a loop device cannot be made here, or null. */
-function loopMissing(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root';
-  if (!fs.existsSync('/dev/loop-control')) return 'no loop devices (no loop driver in this kernel: the cgroup v2 VM has no modules)';
-  for (const tool of ['/usr/sbin/losetup', '/usr/sbin/mkfs.ext4']) if (!fs.existsSync(tool)) return `${tool} is missing`;
-  return null;
-}
-
-serialIf(loopMissing())('io.wbps throttles a vhost\'s direct writes on the disk of io.path; another vhost writes at full speed', async (t) => {
+requires(root(), loopDevices(), ...tools('losetup', 'mkfs.ext4')).serial('io.wbps throttles a vhost\'s direct writes on the disk of io.path; another vhost writes at full speed', async (t) => {
   const base = fs.mkdtempSync(path.join('/var/tmp', 'vhqos-io-'));
   const image = path.join(base, 'disk.img');
   const mnt = path.join(base, 'mnt');
@@ -39,18 +27,11 @@ serialIf(loopMissing())('io.wbps throttles a vhost\'s direct writes on the disk 
     fs.chmodSync(mnt, 0o1777);
     const port = await pickPort(['127.0.0.1'], 19900, 19949);
     const site = await makeApacheSite({ port, addressVhosts: [], names: [{ vhost: 'slow', hosts: ['slow.test'] }, { vhost: 'fast', hosts: ['fast.test'] }] });
-    const devnull = fs.openSync('/dev/null', 'w');
-    const run = new SupervisedRun({
-      config: parseConfig(`vhosts:\n  slow: { hosts: [slow.test], io: { wbps: 2M, path: ${JSON.stringify(mnt)} } }\n  fast: { hosts: [fast.test] }\n`),
-      command: site.argv,
-      env: site.env,
-      logger: quiet,
+    const run = startInstance({
+      yaml: `vhosts:\n  slow: { hosts: [slow.test], io: { wbps: 2M, path: ${JSON.stringify(mnt)} } }\n  fast: { hosts: [fast.test] }\n`,
+      server: site,
       instance: `io-${process.pid}`,
-      stdio: [null, devnull, devnull],
-      statusSocket: false,
-      drainMs: 500,
     });
-    fs.closeSync(devnull);
     try {
       await waitForSite(site);
       const write = async (host: string) => {
@@ -70,9 +51,7 @@ serialIf(loopMissing())('io.wbps throttles a vhost\'s direct writes on the disk 
       const text = files.map((f) => fs.readFileSync(f, 'utf8')).join('\n');
       t.regex(text, new RegExp(`^${major} (wbps=)?${2 * 1024 * 1024}`, 'm'), text);
     } finally {
-      run.kill('SIGTERM');
-      await run.wait();
-      await site.stop();
+      await stopInstance(run, site);
     }
   } finally {
     if (mounted) execFileSync('umount', [mnt]);

@@ -5,28 +5,14 @@
 // restarting or signalling the server (same master, same children). An
 // invalid config changes nothing and says why.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseConfig } from '../../src/config/load';
-import { SupervisedRun } from '../../src/run';
-import type { Logger } from '../../src/supervisor/supervisor';
-import { makeApacheSite, pickPort, waitForSite } from '../helpers/apache';
+import { makeApacheSite, pickPort, runCliAsync, startInstance, stopInstance, waitForSite } from '../helpers/site';
 import { httpGet, servedBy } from '../helpers/client';
 
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-const bin = path.resolve(__dirname, '..', '..', '..', 'bin', 'vhqos.js');
 /** The CLI in a child process, asynchronously: the supervisor it talks to runs in this process. */
-const vhqos = (...args: string[]) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const c = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d) => (stdout += d));
-    c.stderr.on('data', (d) => (stderr += d));
-    c.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+const vhqos = runCliAsync;
 
 const before = (mode: string) => `vhosts:
   gold: { hosts: [gold.test] }
@@ -88,18 +74,7 @@ for (const mode of ['accept', 'read'] as const) {
     const file = path.join(dir, 'site.yaml');
     fs.writeFileSync(file, before(mode));
     const instance = `reload-${mode}-${process.pid}`;
-    const devnull = fs.openSync('/dev/null', 'w');
-    const run = new SupervisedRun({
-      config: parseConfig(before(mode)),
-      configFile: file,
-      command: site.argv,
-      env: site.env,
-      logger: quiet,
-      instance,
-      stdio: [null, devnull, devnull],
-      drainMs: 500,
-    });
-    fs.closeSync(devnull);
+    const run = startInstance({ yaml: before(mode), configFile: file, server: site, instance, statusSocket: undefined /* the default socket: reload talks to it */ });
     let loading = true;
     const failures: string[] = [];
     const get = (host: string) => httpGet({ ip: '127.0.0.1', port, host, path: '/cgi-bin/whoami', timeoutMs: 10000 });
@@ -155,9 +130,7 @@ for (const mode of ['accept', 'read'] as const) {
       t.deepEqual(children(master).sort(), kids, 'nor its children replaced');
     } finally {
       loading = false;
-      run.kill('SIGTERM');
-      await run.wait();
-      await site.stop();
+      await stopInstance(run, site);
     }
   });
 }

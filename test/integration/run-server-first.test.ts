@@ -5,39 +5,18 @@
 // banner/echo server behind tcpserver; cgroups read from /proc of the
 // processes that hold each connection.
 import test from 'ava';
-import * as fs from 'node:fs';
-import { parseConfig } from '../../src/config/load';
-import { SupervisedRun } from '../../src/run';
-import type { Logger } from '../../src/supervisor/supervisor';
+import type { Instance } from '../../src/supervisor/instance';
+import { startInstance } from '../helpers/site';
 import { makeBannerServer, timeToBanner } from '../helpers/banner';
 import { servedBy } from '../helpers/client';
 import { FtpClient, makeVsftpd } from '../helpers/ftp';
 import { findConnectionHolders, pickPort, waitForConnectionHolders, waitForPort } from '../helpers/proc';
 
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const MODES = ['accept', 'read'] as const;
-type Mode = (typeof MODES)[number];
 const PORTS: [number, number] = [19500, 19549];
 const PASV: [number, number] = [19550, 19599];
 
-let seq = 0;
-function start(argv: string[], env: NodeJS.ProcessEnv, yaml: string): SupervisedRun {
-  const devnull = fs.openSync('/dev/null', 'w');
-  try {
-    return new SupervisedRun({
-      config: parseConfig(yaml),
-      command: argv,
-      env,
-      logger: quiet,
-      instance: `first-${process.pid}-${seq++}`,
-      stdio: [null, devnull, devnull],
-      statusSocket: false,
-      drainMs: 500,
-    });
-  } finally {
-    fs.closeSync(devnull);
-  }
-}
+const start = (argv: string[], env: NodeJS.ProcessEnv, yaml: string): Instance => startInstance({ yaml, server: { argv, env }, name: 'first' });
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

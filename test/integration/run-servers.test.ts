@@ -9,14 +9,12 @@
 // helpers' synchronous setup (openssl, apache2 -t) would delay its verdicts.
 import test from 'ava';
 import * as fs from 'node:fs';
-import { parseConfig } from '../../src/config/load';
-import { SupervisedRun } from '../../src/run';
-import { makeApacheSite, waitForSite, pickPort } from '../helpers/apache';
+import type { Instance } from '../../src/supervisor/instance';
+import { makeApacheSite, waitForSite, pickPort, quiet, startInstance } from '../helpers/site';
 import { makeInetdServer, INETD_KINDS, waitForPort } from '../helpers/inetd';
 import { httpGet, httpsGet, servedBy } from '../helpers/client';
-import type { Logger } from '../../src/supervisor/supervisor';
+import type { Logger } from '../../src/logger';
 
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const logs: string[] = [];
 const recording: Logger = { ...quiet, warn: (_o, m) => void logs.push(`warn ${m}`), error: (_o, m) => void logs.push(`error ${m}`) };
 
@@ -49,26 +47,10 @@ const withMode = (yaml: string, mode: Mode) => (yaml.includes('options:') ? yaml
 /** Accept mode reports hand-overs in batches (every 20 ms): let the last one arrive before reading tables. */
 const settle = () => new Promise((r) => setTimeout(r, 80));
 
-let instanceSeq = 0;
-function start(argv: string[], env: NodeJS.ProcessEnv, mode: Mode, yaml = CONFIG): SupervisedRun {
-  const devnull = fs.openSync('/dev/null', 'w');
-  try {
-    return new SupervisedRun({
-      config: parseConfig(withMode(yaml, mode)),
-      command: argv,
-      env,
-      logger: recording,
-      instance: `test-${process.pid}-${instanceSeq++}`,
-      stdio: [null, devnull, devnull],
-      statusSocket: false,
-      drainMs: 500,
-    });
-  } finally {
-    fs.closeSync(devnull);
-  }
-}
+const start = (argv: string[], env: NodeJS.ProcessEnv, mode: Mode, yaml = CONFIG): Instance =>
+  startInstance({ yaml: withMode(yaml, mode), server: { argv, env }, logger: recording, name: 'test' });
 
-async function stop(run: SupervisedRun) {
+async function stop(run: Instance) {
   run.kill('SIGTERM');
   return run.wait();
 }

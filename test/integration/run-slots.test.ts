@@ -10,46 +10,32 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { parseConfig } from '../../src/config/load';
-import { SupervisedRun } from '../../src/run';
-import type { Logger } from '../../src/supervisor/supervisor';
-import { makeApacheSite, pickPort, waitForSite, type ApacheSite } from '../helpers/apache';
+import type { Instance } from '../../src/supervisor/instance';
+import type { Logger } from '../../src/logger';
+import { makeApacheSite, pickPort, quiet, startInstance, waitForSite, type ApacheSite } from '../helpers/site';
 import { httpGet, servedBy, type HttpResponse } from '../helpers/client';
 import { makeInetdServer, waitForPort } from '../helpers/inetd';
 
-const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-let seq = 0;
 
 /** The server under vhqos with `yaml`; resolves once `ready` (default: the Apache site answers). */
 async function underVhqos(
   site: { argv: string[]; env?: NodeJS.ProcessEnv },
   yaml: string,
   o: { logger?: Logger; ready?: () => Promise<void> } = {},
-): Promise<SupervisedRun> {
-  const devnull = fs.openSync('/dev/null', 'w');
-  const run = new SupervisedRun({
-    config: parseConfig(yaml),
-    command: site.argv,
-    env: site.env,
-    logger: o.logger ?? quiet,
-    instance: `slots-${process.pid}-${seq++}`,
-    stdio: [null, devnull, devnull],
-    statusSocket: false,
-    drainMs: 500,
-  });
-  fs.closeSync(devnull);
+): Promise<Instance> {
+  const run = startInstance({ yaml, server: site, logger: o.logger ?? quiet, name: 'slots' });
   await (o.ready ?? (() => waitForSite(site as ApacheSite)))();
   return run;
 }
 
-async function stop(run: SupervisedRun, site: ApacheSite): Promise<void> {
+async function stop(run: Instance, site: ApacheSite): Promise<void> {
   run.kill('SIGTERM');
   await run.wait();
   await site.stop();
 }
 
-const row = (run: SupervisedRun, name: string) => run.snapshot().vhosts.find((g) => g.name === name)!;
+const row = (run: Instance, name: string) => run.snapshot().vhosts.find((g) => g.name === name)!;
 
 /** Fixed pool: Apache neither starts nor stops children while the test runs. */
 const fixedPool = (n: number) => ({ startServers: n, minSpareServers: n, maxSpareServers: n, maxRequestWorkers: n });

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CgroupManager } from '../../src/cgroup';
 import { makeApacheSite, pickPort, waitForSite } from '../helpers/apache';
-import { httpGet, servedBy } from '../helpers/client';
+import { httpGet, parseCgroupBody, servedBy } from '../helpers/client';
 import { repoRoot } from '../helpers/paths';
 import { readProc } from '../helpers/proc';
 
@@ -46,7 +46,7 @@ for (const [mode, how] of CASES) {
     let attach: ReturnType<typeof start> | undefined;
     let loading = true;
     const failures: { at: number; what: string }[] = [];
-    const served: { at: number; host: string; by: string | null }[] = [];
+    const served: { at: number; host: string; by: string | null; group: string }[] = [];
     let serverPid = 0;
     try {
       await waitForSite(site, 90000); // a node process and Apache start: slow in the emulated VM
@@ -58,13 +58,18 @@ for (const [mode, how] of CASES) {
           try {
             const r = await httpGet({ ip: '127.0.0.1', port, host, path: '/cgi-bin/whoami', timeoutMs: 10000 });
             if (r.status !== 200) failures.push({ at: Date.now(), what: `${host}: HTTP ${r.status}` });
-            else served.push({ at: Date.now(), host, by: servedBy(r.body) });
+            else {
+              const cg = parseCgroupBody(r.body).cgroups;
+              served.push({ at: Date.now(), host, by: servedBy(r.body), group: cg['cpu'] ?? cg[''] ?? '' });
+            }
           } catch (e) {
             failures.push({ at: Date.now(), what: `${host}: ${(e as Error).message}` });
           }
         }
       });
+      // Under load, and each vhost served from its group at least once (the emulated VM can take seconds for that).
       await sleep(1000);
+      for (let i = 0; i < 600 && new Set(served.filter((x) => x.by === x.host.replace('.test', '')).map((x) => x.host)).size < 2; i++) await sleep(100);
       vh.child.kill('SIGKILL');
       await vh.exited;
       const killedAt = Date.now();
@@ -89,6 +94,10 @@ for (const [mode, how] of CASES) {
       const late = served.filter((s) => s.at > attachedAt + since + 100);
       t.true(late.length > 0, `served after the attach: ${served.filter((x) => x.at > attachedAt).length}, failures ${JSON.stringify(failures.slice(-3))}; attach log: ${attach.log().slice(-2000)}`);
       t.deepEqual(late.filter((s) => s.by !== s.host.replace('.test', '')), [], 'after the attach, each request is served from its vhost');
+      // ... in the very groups `vhqos run` made (on v1 it nests them below its own: <instance>/vhosts/<vhost>).
+      const before = new Map(served.filter((s) => s.at < killedAt && s.by === s.host.replace('.test', '')).map((s) => [s.host, s.group]));
+      t.is(before.size, 2, 'both vhosts were served from their groups before the kill');
+      t.deepEqual([...new Set(late.filter((s) => s.group !== before.get(s.host)).map((s) => `${s.host} in ${s.group}, was ${before.get(s.host)}`))], [], 'the same cgroups as before the kill');
       loading = false;
       await Promise.all(load);
       // At accept the connections vhqos itself held at the kill are lost (their clients see a close).

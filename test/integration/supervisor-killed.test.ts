@@ -105,3 +105,73 @@ test.serial('[read] after a SIGKILL of vhqos, a first read it held for its bytes
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// The gap the held-id table alone leaves: the instant between receiving a
+// notification and answering (or listing) it, which a server making
+// trapped syscalls back to back turns into most of the loop's time. Three
+// shells do open/dup/read/close in a loop; vhqos is killed at a random
+// instant, twenty times: every shell must see its stop file and finish.
+test.serial('[read] a SIGKILL at any instant, even while vhqos answers a notification, leaves no server process waiting', async (t) => {
+  const TRIALS = 20;
+  // In the emulated VM a trial takes ~10 s: stop early enough (after at least
+  // MIN_TRIALS) that ava's 5 min inactivity limit cannot cut the test off.
+  const MIN_TRIALS = 8;
+  const BUDGET_MS = 150_000;
+  const started = Date.now();
+  let trials = 0;
+  const SHELLS = 3;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-killed-busy-'));
+  const config = path.join(dir, 'site.yaml');
+  fs.writeFileSync(config, 'vhosts:\n  gold: { hosts: [gold.test] }\noptions: { classifyAt: read }\n');
+  const busy = (i: number) => `echo $$ > ${dir}/pid-${i}; while [ ! -e ${dir}/stop ]; do read -r l < /etc/hostname; done; echo ok > ${dir}/done-${i}`;
+  const script = Array.from({ length: SHELLS }, (_, i) => `sh -c '${busy(i)}' &`).join(' ') + ' wait';
+  const hung: string[] = [];
+  for (let trial = 0; trial < TRIALS && (trial < MIN_TRIALS || Date.now() - started < BUDGET_MS); trial++) {
+    trials++;
+    const instance = `killed-busy-${process.pid}-${trial}`;
+    for (const f of fs.readdirSync(dir)) if (f !== 'site.yaml') fs.rmSync(path.join(dir, f));
+    const vh = spawn(process.execPath, [BIN, 'run', '--config', config, '--instance', instance, '--', '/bin/sh', '-c', script], { stdio: 'ignore' });
+    const exited = new Promise<void>((r) => vh.once('exit', () => r()));
+    const pids: number[] = [];
+    try {
+      for (let i = 0; i < 300 && pids.length < SHELLS; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        pids.splice(0, pids.length, ...fs.readdirSync(dir).filter((f) => f.startsWith('pid-')).map((f) => Number(fs.readFileSync(path.join(dir, f), 'utf8')) || 0).filter((p) => p > 0));
+      }
+      t.is(pids.length, SHELLS, 'the shells started under vhqos');
+      await new Promise((r) => setTimeout(r, 100 + Math.floor(Math.random() * 400)));
+      vh.kill('SIGKILL');
+      await exited;
+      fs.writeFileSync(path.join(dir, 'stop'), '');
+      for (let i = 0; i < 200 && fs.readdirSync(dir).filter((f) => f.startsWith('done-')).length < SHELLS; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < SHELLS; i++) {
+        if (fs.existsSync(path.join(dir, `done-${i}`))) continue;
+        const p = pids[i];
+        let sys = '?';
+        try {
+          sys = `syscall ${fs.readFileSync(`/proc/${p}/syscall`, 'utf8').split(' ')[0]} in ${fs.readFileSync(`/proc/${p}/wchan`, 'utf8')}`;
+        } catch {
+          /* gone */
+        }
+        hung.push(`trial ${trial}: shell ${i} (pid ${p}) still waits: ${sys}`);
+      }
+    } finally {
+      if (vh.exitCode === null && vh.signalCode === null) vh.kill('SIGKILL');
+      for (const p of pids) {
+        try {
+          process.kill(p, 'SIGKILL'); // a shell left waiting (its parent shell then ends)
+        } catch {
+          /* finished */
+        }
+      }
+      for (let i = 0; i < 100 && pids.some((p) => readProc(p)); i++) await new Promise((r) => setTimeout(r, 50));
+      const leftover = CgroupManager.create({ instance, onExisting: 'adopt' });
+      leftover.setup([]);
+      leftover.teardown('home');
+      for (const f of ['sock', 'pid', 'keeper']) fs.rmSync(`/run/vhqos/${instance}.${f}`, { force: true });
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  t.log(`${trials} kills in ${Math.round((Date.now() - started) / 1000)} s`);
+  t.deepEqual(hung, [], 'every shell went on after the kill');
+});

@@ -6,20 +6,14 @@
 // cgroup, the peer address accept returned, the fd's flags). Needs root;
 // runs on the host (cgroup v1) and in the cgroup v2 VM.
 import test from 'ava';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { loadNative, type HandOver, type LoopEvent, type NativeLoop, type VhostTableSpec } from '../../src/native';
-import { CgroupManager } from '../../src/cgroup';
+import { loadNative, type VhostTableSpec } from '../../src/native';
 import { VHQOS_NOTIFY_SYSCALLS } from '../../src/oci/seccomp-transform';
-import { reap } from '../../src/reap';
 import { parseCgroupBody, servedBy } from '../helpers/client';
-import { repoRoot } from '../helpers/paths';
 import { pickPort } from '../helpers/proc';
+import { startNativeServer, type NativeServer } from '../helpers/native-server';
 
 const native = loadNative();
-const PREFORK = path.join(repoRoot(), 'test', 'fixtures', 'servers', 'prefork.py');
 const GROUPS = ['gold', 'bronze', 'gold-ip', 'bronze-ip', '_default', '_server'];
 // Name-based gold and bronze on every address; IP-based gold-ip and bronze-ip (no names: every connection to them).
 const TABLE: VhostTableSpec = {
@@ -34,79 +28,19 @@ const TABLE: VhostTableSpec = {
   peekBytes: 1024,
 };
 
-interface Server {
-  port: number;
-  pid: number;
-  loop: NativeLoop;
-  events: LoopEvent[];
-  handovers: HandOver[];
-  cgroups: CgroupManager;
-  stop(): Promise<void>;
-}
+type Server = NativeServer;
 
-let seq = 0;
 async function startServer(opts: { children: number; mode: 'blocking' | 'nonblocking'; table?: VhostTableSpec; firstByteTimeoutMs?: number; host?: string }): Promise<Server> {
   const port = await pickPort(['127.0.0.1', '127.0.0.2', '127.0.0.3'], 19100, 19199);
-  const cgroups = CgroupManager.create({ instance: `accept-test-${process.pid}-${seq++}`, onExisting: 'adopt' });
-  cgroups.setup(GROUPS.map((name) => ({ name, resources: {} })));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-accept-'));
-  const outFile = path.join(dir, 'out');
-  const out = fs.openSync(outFile, 'w');
-  const argv = ['/usr/bin/python3', PREFORK, opts.host ?? '0.0.0.0', String(port), String(opts.children), opts.mode];
-  const r = native.spawn({ file: argv[0], argv, env: ['PATH=/usr/bin:/bin'], stdio: [null, out, out], traps: 'accept' });
-  fs.closeSync(out);
-  cgroups.move(r.pid, '_server');
-  const events: LoopEvent[] = [];
-  const handovers: HandOver[] = [];
-  let resolveDone!: () => void;
-  const done = new Promise<void>((res) => (resolveDone = res));
-  const loop: NativeLoop = new native.Loop(
-    r.listener,
-    {
-      classifyAt: 'accept',
-      verdictTimeoutMs: 2000,
-      firstByteTimeoutMs: opts.firstByteTimeoutMs ?? 2000,
-      peekBytes: 1024,
-      vhostTable: opts.table ?? TABLE,
-      groups: GROUPS.map((g) => cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
-      defaultGroup: 4,
-      serverGroup: 5,
-    },
-    (ev) => {
-      events.push(ev);
-      if (ev.kind === 'handovers') handovers.push(...ev.items);
-      if (ev.kind === 'exit' && ev.pid === r.pid) void reap(native, r.pidfd).then(() => resolveDone());
-    },
-  );
-  loop.addProcess(r.pid, 5);
-  loop.start();
-  const deadline = Date.now() + 15000;
-  while (!fs.readFileSync(outFile, 'utf8').includes('ready')) {
-    if (Date.now() > deadline) throw new Error(`server did not start: ${fs.readFileSync(outFile, 'utf8')}`);
-    await new Promise((res) => setTimeout(res, 20));
-  }
-  return {
+  return startNativeServer({
+    name: 'accept',
+    script: 'prefork.py',
+    args: [opts.host ?? '0.0.0.0', String(port), String(opts.children), opts.mode],
     port,
-    pid: r.pid,
-    loop,
-    events,
-    handovers,
-    cgroups,
-    async stop() {
-      native.pidfdSendSignal(r.pidfd, 15);
-      await Promise.race([done, new Promise((res) => setTimeout(res, 10000))]);
-      loop.stop();
-      for (const fd of [r.listener, r.pidfd]) {
-        try {
-          native.close(fd);
-        } catch {
-          /* closed */
-        }
-      }
-      cgroups.teardown('home');
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+    traps: 'accept',
+    groups: GROUPS,
+    loop: { firstByteTimeoutMs: opts.firstByteTimeoutMs ?? 2000, vhostTable: opts.table ?? TABLE },
+  });
 }
 
 interface Report {

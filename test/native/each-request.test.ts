@@ -8,19 +8,13 @@
 // reports the worker's cgroup after it read the whole request. Needs root;
 // runs on the host (cgroup v1) and in the cgroup v2 VM.
 import test from 'ava';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { loadNative, type LoopEvent, type NativeLoop, type VhostTableSpec } from '../../src/native';
-import { CgroupManager } from '../../src/cgroup';
-import { reap } from '../../src/reap';
+import { loadNative, type LoopEvent, type VhostTableSpec } from '../../src/native';
 import { parseCgroupBody, servedBy } from '../helpers/client';
-import { repoRoot } from '../helpers/paths';
 import { pickPort } from '../helpers/proc';
+import { startNativeServer, type NativeServer } from '../helpers/native-server';
 
 const native = loadNative();
-const SERVER = path.join(repoRoot(), 'test', 'fixtures', 'servers', 'keepalive.py');
 const GROUPS = ['gold', 'bronze', '_default', '_server'];
 const TABLE: VhostTableSpec = {
   vhosts: [
@@ -32,66 +26,17 @@ const TABLE: VhostTableSpec = {
   peekBytes: 1024,
 };
 
-let seq = 0;
-async function startServer(classifyEach: 'request' | 'connection') {
+async function startServer(classifyEach: 'request' | 'connection'): Promise<NativeServer> {
   const port = await pickPort(['127.0.0.1'], 19200, 19299);
-  const cgroups = CgroupManager.create({ instance: `each-test-${process.pid}-${seq++}`, onExisting: 'adopt' });
-  cgroups.setup(GROUPS.map((name) => ({ name, resources: {} })));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-each-'));
-  const outFile = path.join(dir, 'out');
-  const out = fs.openSync(outFile, 'w');
-  const argv = ['/usr/bin/python3', SERVER, '127.0.0.1', String(port), '1'];
-  const r = native.spawn({ file: argv[0], argv, env: ['PATH=/usr/bin:/bin'], stdio: [null, out, out], traps: classifyEach === 'request' ? 'accept-requests' : 'accept' });
-  fs.closeSync(out);
-  cgroups.move(r.pid, '_server');
-  const events: LoopEvent[] = [];
-  let resolveDone!: () => void;
-  const done = new Promise<void>((res) => (resolveDone = res));
-  const loop: NativeLoop = new native.Loop(
-    r.listener,
-    {
-      classifyAt: 'accept',
-      classifyEach,
-      verdictTimeoutMs: 2000,
-      firstByteTimeoutMs: 2000,
-      peekBytes: 1024,
-      vhostTable: TABLE,
-      groups: GROUPS.map((g) => cgroups.groupPaths(g).map((d) => `${d}/cgroup.procs`)),
-      defaultGroup: 2,
-      serverGroup: 3,
-    },
-    (ev) => {
-      events.push(ev);
-      if (ev.kind === 'exit' && ev.pid === r.pid) void reap(native, r.pidfd).then(() => resolveDone());
-    },
-  );
-  loop.addProcess(r.pid, 3);
-  loop.start();
-  const deadline = Date.now() + 15000;
-  while (!fs.readFileSync(outFile, 'utf8').includes('ready')) {
-    if (Date.now() > deadline) throw new Error(`server did not start: ${fs.readFileSync(outFile, 'utf8')}`);
-    await new Promise((res) => setTimeout(res, 20));
-  }
-  return {
+  return startNativeServer({
+    name: 'each',
+    script: 'keepalive.py',
+    args: ['127.0.0.1', String(port), '1'],
     port,
-    loop,
-    events,
-    log: () => fs.readFileSync(outFile, 'utf8'),
-    async stop() {
-      native.pidfdSendSignal(r.pidfd, 15);
-      await Promise.race([done, new Promise((res) => setTimeout(res, 10000))]);
-      loop.stop();
-      for (const fd of [r.listener, r.pidfd]) {
-        try {
-          native.close(fd);
-        } catch {
-          /* closed */
-        }
-      }
-      cgroups.teardown('home');
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+    traps: classifyEach === 'request' ? 'accept-requests' : 'accept',
+    groups: GROUPS,
+    loop: { classifyEach, vhostTable: TABLE },
+  });
 }
 
 interface Report {

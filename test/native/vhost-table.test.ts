@@ -7,6 +7,7 @@ import { createClassifier, needsMoreBytes } from '../../src/classify/classifier'
 import { parseH2Authority } from '../../src/classify/h2-authority';
 import { parseHttpHost } from '../../src/classify/http-host';
 import { parseTlsSni } from '../../src/classify/tls-sni';
+import { parseAddressMatcher } from '../../src/classify/address';
 import { parseConfig } from '../../src/config/load';
 import { loadNative, type NativeVerdict, type NativeVhostTable, type VhostTableSpec } from '../../src/native';
 import type { Classification, ConnectionFacts, VhqosConfig } from '../../src/types';
@@ -17,6 +18,8 @@ import {
   HTTP_CASES,
   HTTP_LINEAR_INPUTS,
   NEEDS_MORE_CASES,
+  RANGE_CASES,
+  RANGE_CONFIG,
   TLS_HELLO_CASES,
   TLS_INCOMPLETE_CASES,
   TLS_PREFIX_CASES,
@@ -29,7 +32,7 @@ import {
   randomNameClaims,
   tlsNotTlsCases,
 } from '../helpers/classify-cases';
-import { captureClientHello, captureH2Request, captureHttpRequest, mutate, prng, randomBytes, splitRecords } from '../unit/classify-captures';
+import { captureClientHello, captureH2Request, captureHttpRequest, mutate, prng, randomBytes, splitRecords } from '../helpers/classify-captures';
 
 const native = loadNative();
 const enc = (s: string) => Buffer.from(s, 'latin1');
@@ -73,7 +76,7 @@ function sameVerdict(t: ExecutionContext, p: Pair, f: ConnectionFacts, useNames:
 
 const example = parseConfig(EXAMPLE_CONFIG);
 
-/** Names, wildcards, an IP-literal name, IPv4 and IPv6 addresses with and without ports. */
+/** Names, wildcards, an IP-literal name, IPv4 and IPv6 addresses and ranges with and without ports. */
 const wide = parseConfig(`
 vhosts:
   gold:
@@ -95,6 +98,11 @@ vhosts:
     addresses: ["127.0.0.2:8080", "2001:db8::10"]
   anywhere:
     hosts: [anywhere.test, "*.anywhere.test"]
+  ranged:
+    hosts: [range.test]
+    addresses: ["10.0.0.0/24", "[2001:db8::/64]:443", "127.0.0.0/30:8080", "0.0.0.0/0:8443", "::/0"]
+  rangedefault:
+    addresses: ["10.0.0.0/29", "2001:db8::/32"]
 `);
 
 // ---- the unit tests' cases ---------------------------------------------------
@@ -187,6 +195,15 @@ test('classifier cases: native gives the expected verdicts', (t) => {
   for (const [bytes, peekBytes, expected] of NEEDS_MORE_CASES) {
     const table = new native.VhostTable({ vhosts: example.vhosts, peekBytes });
     t.is(table.classify('10.9.9.9', 80, bytes).incomplete, expected, label(bytes));
+  }
+});
+
+test('range cases: native gives the expected verdicts', (t) => {
+  const p = pair(parseConfig(RANGE_CONFIG));
+  for (const [f, expected, why] of RANGE_CASES) {
+    const { incomplete, ...verdict } = sameVerdict(t, p, f, true, why ?? label(f.firstBytes));
+    t.deepEqual(verdict as Classification, expected, why);
+    t.false(incomplete);
   }
 });
 
@@ -380,7 +397,7 @@ test('verdicts agree on names × local addresses × ports × useNames', async (t
     ['SSH', enc('SSH-2.0-OpenSSH_9.2\r\n')],
     ['nothing', new Uint8Array(0)],
   ];
-  const ips = ['127.0.0.2', '::ffff:127.0.0.2', '::ffff:7f00:2', '10.0.0.7', '::ffff:10.0.0.7', '10.0.0.8', '::ffff:10.0.0.8', '::1', '0:0:0:0:0:0:0:1', '2001:db8::10', '2001:DB8:0::10', 'fe80::1', '2001:db8::1:0:0:1', '2001:db8:0:0:1::1', '127.0.0.9', '0.0.0.1', '10.9.9.9', 'garbage', '', 'fe80::1%eth0'];
+  const ips = ['127.0.0.2', '::ffff:127.0.0.2', '::ffff:7f00:2', '10.0.0.7', '::ffff:10.0.0.7', '10.0.0.8', '::ffff:10.0.0.8', '::1', '0:0:0:0:0:0:0:1', '2001:db8::10', '2001:DB8:0::10', 'fe80::1', '2001:db8::1:0:0:1', '2001:db8:0:0:1::1', '127.0.0.9', '0.0.0.1', '10.9.9.9', '10.0.0.3', '10.0.0.200', '127.0.0.1', '2001:db8::99', '2001:db8:1::1', 'fd00::5', 'garbage', '', 'fe80::1%eth0'];
   const by = new Set<string>();
   for (const [what, b] of bytes) {
     for (const ip of ips) {
@@ -430,6 +447,43 @@ test('random wildcard and exact claims agree with the TS trie', (t) => {
   }
 });
 
+test('random ranges, addresses and ports agree with the TS table', (t) => {
+  // Few distinct bits so that ranges nest and overlap: IPv4 in 10.0.0.0/28
+  // (and a /0), IPv6 in fd00::/124, ports 80 and 443 or none; some vhosts by name.
+  for (const seed of [3, 17, 99]) {
+    const rand = prng(seed);
+    const int = (n: number) => Math.floor(rand() * n);
+    const v4 = () => `10.0.0.${int(16)}`;
+    const v6 = () => `fd00::${int(16).toString(16)}`;
+    const address = (): string => {
+      const six = rand() < 0.4;
+      const bits = six ? 124 + int(5) : rand() < 0.1 ? 0 : 28 + int(5);
+      const ip = six ? v6() : v4();
+      const text = parseAddressMatcher(`${ip}/${bits}`);
+      const network = typeof text === 'string' ? /did you mean "([^"]+)"/.exec(text)![1] : `${ip}/${bits}`;
+      const port = [undefined, 80, 443][int(3)];
+      if (port === undefined) return network;
+      return six ? `[${network}]:${port}` : `${network}:${port}`;
+    };
+    const vhosts: string[] = [];
+    const hostless = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const named = rand() < 0.5;
+      const addresses = [...new Set(Array.from({ length: 1 + int(3) }, address))].filter((a) => named || !hostless.has(a));
+      if (!named) addresses.forEach((a) => hostless.add(a));
+      if (addresses.length === 0) continue;
+      vhosts.push(`  v${i}: {${named ? `hosts: [n${i}.test], ` : ''}addresses: ${JSON.stringify(addresses)}}`);
+    }
+    const cfg = parseConfig(`vhosts:\n${vhosts.join('\n')}\n  anywhere: {hosts: ["*.test"]}\n`);
+    const p = pair(cfg);
+    for (let i = 0; i < 400; i++) {
+      const ip = rand() < 0.5 ? v4() : rand() < 0.8 ? v6() : ['::ffff:10.0.0.3', '192.0.2.1', '::1'][int(3)];
+      const b = rand() < 0.3 ? new Uint8Array(0) : httpRequest(`n${int(12)}.test`);
+      sameVerdict(t, p, facts(b, ip, [80, 443, 8080][int(3)]), true, `seed ${seed}`);
+    }
+  }
+});
+
 // ---- listener modes and spec errors ----------------------------------------------
 
 test('modeFor: exact ip:port rule, then port-only rule, then the default', (t) => {
@@ -470,6 +524,9 @@ test('bad spec shapes are TypeErrors', (t) => {
   bad({ vhosts: [{ name: 'a', addresses: [{ ip: 'nope' }] }] }, /"nope" is not an IP address/);
   bad({ vhosts: [{ name: 'a', addresses: [{ ip: '1.2.3.4', port: 0 }] }] }, /port must be an integer in 1\.\.65535/);
   bad({ vhosts: [{ name: 'a', addresses: [{ ip: '1.2.3.4', port: 1.5 }] }] }, /port must be an integer/);
+  bad({ vhosts: [{ name: 'a', addresses: [{ ip: '1.2.3.0', prefix: 33 }] }] }, /prefix \/33 is too long for 1\.2\.3\.0/);
+  bad({ vhosts: [{ name: 'a', addresses: [{ ip: '::', prefix: 129 }] }] }, /prefix must be an integer in 0\.\.128/);
+  bad({ vhosts: [{ name: 'a', addresses: [{ ip: '::', prefix: '64' }] }] }, /prefix must be a number/);
   bad({ vhosts: [], listeners: [{ port: 80, mode: 'fast' }] }, /mode must be 'name' or 'address'/);
   bad({ vhosts: [], listeners: [{ port: 70000, mode: 'name' }] }, /port must be an integer in 1\.\.65535/);
   bad({ vhosts: [], listeners: [{ ip: '1.2.3', port: 80, mode: 'name' }] }, /"1\.2\.3" is not an IP address/);

@@ -5,12 +5,14 @@ import {
   CLASSIFIER_CASES,
   EXAMPLE_CONFIG,
   NEEDS_MORE_CASES,
+  RANGE_CASES,
+  RANGE_CONFIG,
   config,
   facts,
   httpRequest as http,
   randomNameClaims,
 } from '../helpers/classify-cases';
-import { captureClientHello, captureHttpRequest, prng, randomBytes } from './classify-captures';
+import { captureClientHello, captureHttpRequest, prng, randomBytes } from '../helpers/classify-captures';
 
 const example = parseConfig(EXAMPLE_CONFIG);
 const classify = createClassifier(example);
@@ -25,6 +27,11 @@ test("candidates by address (Apache's rule): names pick only among them, else th
 
 test('address: ip+port beats ip-only; IPv6 and IPv4-mapped forms', (t) => {
   for (const [f, expected, why] of CLASSIFIER_CASES.addresses) t.deepEqual(classify(f), expected, why);
+});
+
+test('address ranges: the most specific match makes the candidates', (t) => {
+  const classifyRanges = createClassifier(parseConfig(RANGE_CONFIG));
+  for (const [f, expected, why] of RANGE_CASES) t.deepEqual(classifyRanges(f), expected, why ?? `${f.local.ip} ${f.local.port}`);
 });
 
 test('TLS: SNI decides among the candidates; no SNI or a partial hello: the one without names', async (t) => {

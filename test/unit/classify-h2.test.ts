@@ -8,7 +8,7 @@ import { parseH2Authority } from '../../src/classify/h2-authority';
 import { HUFFMAN_CODES } from '../../src/classify/hpack-tables';
 import { parseConfig } from '../../src/config/load';
 import { EXAMPLE_CONFIG, H2_CASES, facts, hpackBomb, huffmanEncode, label } from '../helpers/classify-cases';
-import { captureH2Request, mutate, prng } from './classify-captures';
+import { captureH2Request, mutate, prng } from '../helpers/classify-captures';
 
 test('the Huffman code is prefix-free and complete (Kraft sum 1), EOS is 30 ones', (t) => {
   t.is(HUFFMAN_CODES.length, 257);

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { parseHttpHost, type HttpHostResult } from '../../src/classify/http-host';
 import { HTTP_CASES, HTTP_LINEAR_INPUTS, OVERSIZED_HEAD, hostIs as host, label } from '../helpers/classify-cases';
-import { captureHttpRequest, mutate, prng, randomBytes } from './classify-captures';
+import { captureHttpRequest, mutate, prng, randomBytes } from '../helpers/classify-captures';
 
 const enc = (s: string) => Buffer.from(s, 'latin1');
 const parse = (s: string) => parseHttpHost(enc(s));

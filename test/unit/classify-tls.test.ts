@@ -8,7 +8,7 @@ import {
   sniIs as sni,
   tlsNotTlsCases,
 } from '../helpers/classify-cases';
-import { captureClientHello, mutate, prng, randomBytes, splitRecords } from './classify-captures';
+import { captureClientHello, mutate, prng, randomBytes, splitRecords } from '../helpers/classify-captures';
 
 const KINDS = ['sni', 'no-sni', 'incomplete', 'not-tls'];
 

@@ -178,6 +178,7 @@ test('semantic errors: host names, addresses, duplicates, limits', (t) => {
     'vhosts.gold.memory.max: "99999999999T" is too large',
     'vhosts.silver.hosts[0]: "GOLD.test." is already claimed by vhosts.gold.hosts[0]',
     'vhosts.silver.hosts[1]: "*.Gold.Test" is already claimed by vhosts.gold.hosts[2]',
+    'vhosts.copper.addresses[0]: "::1:80" looks like an IPv6 address with a port: write "[::1]:80" (or "[::1:80]" for the address itself)',
     'vhosts.empty: needs at least one of hosts or addresses',
   ]);
 });
@@ -188,7 +189,7 @@ test('ConfigError: message is the source, then the problems one per line', (t) =
   t.is(e.source, fixture('bad-semantic.yaml'));
   t.true(e instanceof Error);
   t.is(e.message, `${fixture('bad-semantic.yaml')}: ${e.problems.join('\n')}`);
-  t.is(e.problems.length, 10);
+  t.is(e.problems.length, 11);
   const d = t.throws(() => parseConfig('vhosts: 1'), { instanceOf: ConfigError }) as ConfigError;
   t.is(d.message, '<config>: vhosts: must be a mapping (key: value)');
 });
@@ -197,7 +198,9 @@ test('YAML syntax errors carry line and column', (t) => {
   t.deepEqual(problems(readFileSync(fixture('bad-syntax.yaml'), 'utf8')), [
     'line 4, column 5: Flow sequence in block collection must be sufficiently indented and end with a ]',
   ]);
-  t.deepEqual(problems(readFileSync(fixture('bad-duplicate-key.yaml'), 'utf8')), ['line 4, column 3: Map keys must be unique']);
+  t.deepEqual(problems(readFileSync(fixture('bad-duplicate-key.yaml'), 'utf8')), ['line 4, column 3: Map keys must be unique ("gold" is given twice)']);
+  // In a nested mapping, and in flow style.
+  t.deepEqual(problems('vhosts:\n  gold:\n    hosts: [a.test]\n    cpu: { weight: 10, weight: 20 }\n'), ['line 4, column 24: Map keys must be unique ("weight" is given twice)']);
   t.deepEqual(problems('a: 1\n---\nb: 2\n'), ['line 2, column 1: Source contains multiple documents; please use YAML.parseAllDocuments()']);
   t.regex(problems('vhosts: {a: [1, 2}\n')[0], /^line 1, column \d+: /);
 });
@@ -215,12 +218,12 @@ test('top level: empty, not a mapping, no vhosts, unknown keys', (t) => {
   t.deepEqual(problems('hello'), ['(top level): must be a mapping (key: value)']);
   t.deepEqual(problems('vhosts: {}'), ['vhosts: must have at least 1 vhost']);
   t.deepEqual(problems('default: {}'), ['vhosts: is required']);
-  t.deepEqual(problems('vhosts: {a: {hosts: [a.test]}}\nVhosts: {}'), ['Vhosts: unknown key']);
+  t.deepEqual(problems('vhosts: {a: {hosts: [a.test]}}\nVhosts: {}'), ['Vhosts: unknown key (did you mean "vhosts"?)']);
 });
 
 test('unknown keys are refused at every level', (t) => {
   const at = (yaml: string) => problems(`vhosts: {a: {hosts: [a.test]${yaml}}}`);
-  t.deepEqual(at(', hostz: []'), ['vhosts.a.hostz: unknown key']);
+  t.deepEqual(at(', hostz: []'), ['vhosts.a.hostz: unknown key (did you mean "hosts"?)']);
   t.deepEqual(at(', cpu: {shares: 1}'), ['vhosts.a.cpu.shares: unknown key']);
   t.deepEqual(at(', memory: {swap: 1}'), ['vhosts.a.memory.swap: unknown key']);
   t.deepEqual(at(', io: {max: 1}'), ['vhosts.a.io.max: unknown key']);

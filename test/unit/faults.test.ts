@@ -52,3 +52,32 @@ test('renderFaults: totals, or only what grew in the interval', (t) => {
   t.is(renderFaults({ pidsMax: 5 }, { pidsMax: 3 }), '+2 pids-max');
   t.is(renderFaults({ pidsMax: 3 }, { pidsMax: 3 }), '-');
 });
+
+test('FaultWatch.pollSome: a large config is read a slice per tick, round robin, every group in turn', (t) => {
+  const names = Array.from({ length: 7 }, (_, i) => `v${i}`);
+  const reads: string[] = [];
+  const w = new FaultWatch({ groups: () => names, read: (g) => (reads.push(g), {}), logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  reads.length = 0; // the baseline read every group once
+  w.pollSome(3);
+  w.pollSome(3);
+  w.pollSome(3);
+  t.deepEqual(reads, ['v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v0', 'v1']);
+  reads.length = 0;
+  w.pollSome(10);
+  t.deepEqual(reads, names, 'fewer groups than a slice: all of them');
+  names.splice(2); // a reload removed groups under the cursor
+  reads.length = 0;
+  w.pollSome(1);
+  w.pollSome(1);
+  t.deepEqual(reads, ['v0', 'v1']);
+});
+
+test('FaultWatch: a group this run made needs no baseline read (its counters started at 0)', (t) => {
+  const reads: string[] = [];
+  const counters: Record<string, Faults> = { made: { pidsMax: 3 }, adopted: { pidsMax: 3 } };
+  const w = new FaultWatch({ groups: () => Object.keys(counters), read: (g) => (reads.push(g), { ...counters[g] }), isNew: (g) => g === 'made', logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  t.deepEqual(reads, ['adopted']);
+  w.poll();
+  t.deepEqual(w.since('made'), { pidsMax: 3 }, 'counted from 0');
+  t.deepEqual(w.since('adopted'), { pidsMax: 0 }, 'counted from what it had');
+});

@@ -1,18 +1,23 @@
 import test from 'ava';
+import { prerequisite, requires } from '../helpers/requires';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { runHook, type AgentRequests, type HookIO } from '../../src/oci/hooks';
-import { ANNOTATION_MATCH, hookDefinition, hookFileName, installHooks } from '../../src/oci/install-hooks';
+import { runHook, type AgentRequests, type HookIO } from '../../src/engines/hooks';
+import { ANNOTATION_MATCH, MENTION_MATCH, hookDefinition, hookFileName, installHooks } from '../../src/engines/install-hooks';
 import { parseSpec } from '../../src/oci/validate';
 import { evaluateSeccomp } from '../../src/oci/seccomp-eval';
 import type { State } from '../../src/oci/types';
 import { fixture } from '../fixtures/oci/helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
-const CONFIG = '/etc/vhqos/site.yaml';
+// A real config file: prestart checks the config a container names.
+const CONFIGS = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-hook-configs-'));
+const CONFIG = path.join(CONFIGS, 'site.yaml');
+fs.writeFileSync(CONFIG, 'vhosts:\n  gold:\n    hosts: [gold.test]\n');
+test.after.always(() => fs.rmSync(CONFIGS, { recursive: true, force: true }));
 
 function io(stdin: string, env: NodeJS.ProcessEnv = {}): HookIO & { out: string; err: string } {
   const r = {
@@ -82,12 +87,77 @@ test('precreate: default socket, and unrelated containers come back byte for byt
   t.is(empty.out, annotated(undefined, ''));
 });
 
+test('precreate: a container it cannot prepare goes on unchanged but for io.vhqos.refused (podman hides precreate\'s stderr; prestart fails it)', async (t) => {
+  for (const [input, re] of [
+    [annotated(undefined, 'site.yaml'), /must be an absolute path on the host, got "site\.yaml"/],
+    [JSON.stringify({ ociVersion: '1.0.2', annotations: { 'io.vhqos.config': CONFIG }, process: { cwd: '/' } }), /Linux containers only/],
+  ] as const) {
+    const h = io(input);
+    t.is(await runHook('precreate', h), 0);
+    const out = JSON.parse(h.out) as { annotations: Record<string, string>; linux?: { seccomp?: { listenerPath?: string } } };
+    t.regex(out.annotations['io.vhqos.refused'], re);
+    t.is(out.linux?.seccomp?.listenerPath, undefined, 'no listener');
+    t.deepEqual({ ...out, annotations: { ...out.annotations, 'io.vhqos.refused': undefined } }, { ...JSON.parse(input), annotations: { ...JSON.parse(input).annotations, 'io.vhqos.refused': undefined } });
+    t.regex(h.err, re);
+    // ... and prestart refuses it with that reason
+    const p = io(JSON.stringify({ ...STATE, annotations: out.annotations }));
+    t.is(await runHook('prestart', p), 1);
+    t.regex(p.err, /^vhqos: container c1: /);
+    t.regex(p.err, re);
+  }
+});
+
+test('prestart: misspelt annotations, a relative or missing config: the reason, in words podman does not rewrite (validation is the agent\'s)', async (t) => {
+  const never: AgentRequests = { prestart: async () => t.fail('the agent is not asked'), poststop: async () => undefined };
+  for (const [annotations, re] of [
+    [{ 'vhqos.config': CONFIG }, /^vhqos: container c1: the container names annotation "vhqos\.config" \(did you mean io\.vhqos\.config\?\), which vhqos does not read: refused rather than run unsupervised/],
+    [{ 'io.vhqos.confg': CONFIG, 'io.VHQOS.CONFIG': CONFIG }, /annotation "io\.vhqos\.confg" \(did you mean io\.vhqos\.config\?\), annotation "io\.VHQOS\.CONFIG"/],
+    [{ 'io.vhqos.config': 'site.yaml' }, /vhqos config "site\.yaml" is a relative path/],
+    [{ 'io.vhqos.config': path.join(CONFIGS, 'none.yaml') }, /vhqos config \/.*none\.yaml does not exist on the host\n$/],
+    [{ 'io.vhqos.config': CONFIGS }, /vhqos config \/.* is not a regular file/],
+  ] as const) {
+    const h = io(JSON.stringify({ ...STATE, annotations }));
+    t.is(await runHook('prestart', h, never), 1);
+    t.regex(h.err, re);
+    t.notRegex(h.err, /no such file or directory|permission denied|operation not permitted/i);
+  }
+  // the agent's refusal, reworded where podman would hide it
+  const refusing: AgentRequests = {
+    prestart: async () => {
+      throw new Error("vhqos: container c1: invalid vhqos config /x.yaml: cannot read: ENOENT: no such file or directory, open '/x.yaml'");
+    },
+    poststop: async () => undefined,
+  };
+  const agentSays = await listening();
+  try {
+    const h = io(JSON.stringify(STATE), { VHQOS_AGENT_SOCKET: agentSays.sock });
+    t.is(await runHook('prestart', h, refusing), 1);
+    t.is(h.err, "vhqos: container c1: invalid vhqos config /x.yaml: cannot read: ENOENT: does not exist (ENOENT), open '/x.yaml'\n");
+  } finally {
+    await agentSays.close();
+  }
+  // an annotation that merely mentions vhqos, far from the key: nothing to do
+  const other = io(JSON.stringify({ ...STATE, annotations: { 'io.vhqos.note': 'x' } }));
+  t.is(await runHook('prestart', other, never), 0, other.err);
+  t.is(other.err, '');
+  // a near miss beside the real key: a warning, then the usual checks
+  const agent = await listening();
+  try {
+    let asked = 0;
+    const fake: AgentRequests = { prestart: async () => void asked++, poststop: async () => undefined };
+    const both = io(JSON.stringify({ ...STATE, annotations: { 'io.vhqos.config': CONFIG, 'vhqos.conf': '/x' } }), { VHQOS_AGENT_SOCKET: agent.sock });
+    t.is(await runHook('prestart', both, fake), 0);
+    t.is(asked, 1);
+    t.is(both.err, `vhqos: container c1: warning: it also names annotation "vhqos.conf" (did you mean io.vhqos.config?): ignored, ${CONFIG} is used\n`);
+  } finally {
+    await agent.close();
+  }
+});
+
 test('precreate: bad input fails with a message and no output', async (t) => {
   for (const [input, re] of [
     ['{"ociVersion":', /config\.json on stdin: invalid JSON/],
     ['', /invalid JSON/],
-    [annotated(undefined, 'site.yaml'), /must be an absolute path/],
-    [JSON.stringify({ ociVersion: '1.0.2', annotations: { 'io.vhqos.config': CONFIG }, process: { cwd: '/' } }), /Linux containers only/],
     [JSON.stringify({ ociVersion: '1.0.2', root: {} }), /\/root\/path: missing required property "path"/],
   ] as const) {
     const h = io(input);
@@ -131,15 +201,15 @@ test('prestart: agent there -> 0 and the agent request is made; agent absent -> 
   }
 });
 
-test('prestart: default socket path in the message, bad state rejected', async (t) => {
+const agentRunning = fs.existsSync('/run/vhqos/agent.sock') ? 'an agent is running at /run/vhqos/agent.sock' : null;
+requires(prerequisite('no-agent-running', agentRunning))('prestart: default socket path in the message', async (t) => {
   const h = io(JSON.stringify(STATE));
   const code = await runHook('prestart', h);
-  if (fs.existsSync('/run/vhqos/agent.sock')) {
-    t.pass('an agent is running here');
-  } else {
-    t.is(code, 1);
-    t.is(h.err, 'vhqos agent is not running at /run/vhqos/agent.sock: start it with `vhqos agent`\n');
-  }
+  t.is(code, 1);
+  t.is(h.err, 'vhqos agent is not running at /run/vhqos/agent.sock: start it with `vhqos agent`\n');
+});
+
+test('prestart: bad state rejected', async (t) => {
   const bad = io(JSON.stringify({ ...STATE, status: 'paused' }));
   t.is(await runHook('prestart', bad), 1);
   t.regex(bad.err, /^vhqos oci-hook prestart: invalid OCI container state:\n {2}\/status/);
@@ -174,7 +244,7 @@ test('unknown stage', async (t) => {
 });
 
 test('hookMain plumbs stdin/stdout/exit status of a real process', (t) => {
-  const script = `require(${JSON.stringify(path.join(ROOT, 'dist', 'src', 'oci', 'hooks.js'))}).hookMain(process.argv[1])`;
+  const script = `require(${JSON.stringify(path.join(ROOT, 'dist', 'src', 'engines', 'hooks.js'))}).hookMain(process.argv[1])`;
   const r = spawnSync(process.execPath, ['-e', script, 'precreate'], { input: annotated(), env: { VHQOS_AGENT_SOCKET: '/x.sock' } });
   t.is(r.status, 0, r.stderr.toString());
   t.is(parseSpec(r.stdout).linux!.seccomp!.listenerPath, '/x.sock');
@@ -199,7 +269,7 @@ test('installHooks writes the three hooks.d files for this installation', (t) =>
       t.deepEqual(h.hook.args, [path.basename(process.execPath), path.join(ROOT, 'bin', 'vhqos.js'), 'oci-hook', stage]);
       t.true(h.hook.env.includes('VHQOS_AGENT_SOCKET=/run/x/agent.sock'));
       t.true(h.hook.env.some((e: string) => e.startsWith('PATH=/')));
-      t.deepEqual(h.when, { annotations: { '^io\\.vhqos\\.config$': '.+' } });
+      t.deepEqual(h.when, { annotations: { [stage === 'poststop' ? '^io\\.vhqos\\.config$' : '(?i)vhqos']: '.+' } });
       t.is(fs.statSync(files[i]).mode & 0o777, 0o644);
     }
     // relative bin path is made absolute; re-install overwrites
@@ -220,6 +290,10 @@ test('the annotation regex podman uses matches exactly io.vhqos.config', (t) => 
   t.false(re.test('ioXvhqos.config'));
   t.false(re.test('io.vhqos.config.extra'));
   t.true(/.+/.test(CONFIG));
+  // precreate / prestart: any key mentioning vhqos (Go's regexp takes the same (?i) flag)
+  const mention = new RegExp(MENTION_MATCH.replace('(?i)', ''), 'i');
+  for (const k of ['io.vhqos.config', 'vhqos.config', 'IO.VHQOS.CONFIG', 'io.vhqos.refused']) t.true(mention.test(k), k);
+  t.false(mention.test('io.podman.annotations.autoremove'));
 });
 
 test('shipped hooks/*.json are what install-hooks writes for a global npm install', (t) => {
@@ -230,7 +304,7 @@ test('shipped hooks/*.json are what install-hooks writes for a global npm instal
 });
 
 test('shipped systemd unit runs `vhqos agent` with /run/vhqos', (t) => {
-  const unit = fs.readFileSync(path.join(ROOT, 'hooks', 'vhqos-agent.service'), 'utf8');
+  const unit = fs.readFileSync(path.join(ROOT, 'deploy', 'systemd', 'vhqos-agent.service'), 'utf8');
   t.regex(unit, /^\[Unit\]$/m);
   t.regex(unit, /^ExecStart=\/usr\/bin\/env vhqos agent$/m);
   t.regex(unit, /^RuntimeDirectory=vhqos$/m);

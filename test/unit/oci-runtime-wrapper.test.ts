@@ -8,13 +8,24 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { inheritedFds, parseRuntimeArgs, writeFileAtomic } from '../../src/oci/runtime-wrapper';
+import { inheritedFds, parseRuntimeArgs, writeFileAtomic } from '../../src/engines/runtime-wrapper';
 import { parseSpec } from '../../src/oci/validate';
 import { evaluateSeccomp } from '../../src/oci/seccomp-eval';
 import { fixture } from '../fixtures/oci/helpers';
 
 const BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'vhqos-runtime.js');
-const CONFIG = '/etc/vhqos/site.yaml';
+// Real config files: the wrapper checks the config a container names before it creates it.
+const CONFIGS = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-rt-configs-'));
+const CONFIG = path.join(CONFIGS, 'site.yaml');
+/** Stands for the /etc/vhqos/x.yaml the captured docker config names. */
+const X = path.join(CONFIGS, 'x.yaml');
+const BAD = path.join(CONFIGS, 'bad.yaml');
+for (const f of [CONFIG, X]) fs.writeFileSync(f, 'vhosts:\n  gold:\n    hosts: [gold.test]\n');
+fs.writeFileSync(BAD, 'vhosts:\n  gold:\n    hosts: [gold.test]\n    cpu: { weight: 99999 }\n');
+test.after.always(() => fs.rmSync(CONFIGS, { recursive: true, force: true }));
+
+/** The docker 20.10 config.json fixture, its VHQOS_CONFIG pointing at X. */
+const dockerFixture = () => fixture('docker-20.10.24.config.json').split('/etc/vhqos/x.yaml').join(X);
 
 const FAKE = `#!/bin/sh
 printf '%s\\0' "$@" > "$OUT/argv"
@@ -42,7 +53,7 @@ interface Env {
   server?: net.Server;
 }
 
-async function setup(config: string | null = fixture('docker-20.10.24.config.json'), agent = true): Promise<Env> {
+async function setup(config: string | null = dockerFixture(), agent = true): Promise<Env> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-rt-'));
   const bundle = path.join(dir, 'bundle');
   const out = path.join(dir, 'out');
@@ -143,7 +154,7 @@ test('create with VHQOS_CONFIG: config.json rewritten atomically, argv/exit stat
   const e = await setup();
   try {
     const before = fs.readFileSync(path.join(e.bundle, 'config.json'), 'utf8');
-    t.true(before.includes(`VHQOS_CONFIG=/etc/vhqos/x.yaml`), 'the captured docker config carries VHQOS_CONFIG');
+    t.true(before.includes(`VHQOS_CONFIG=${X}`), 'the captured docker config carries VHQOS_CONFIG');
     const argv = createArgv(e);
     const r = await run(e, argv, { FAKE_EXIT: '3' });
     t.is(r.code, 3, r.stderr);
@@ -155,8 +166,8 @@ test('create with VHQOS_CONFIG: config.json rewritten atomically, argv/exit stat
     const old = parseSpec(before);
     const s = spec.linux!.seccomp!;
     t.is(s.listenerPath, e.sock);
-    t.is(s.listenerMetadata, '/etc/vhqos/x.yaml');
-    t.is(spec.annotations!['io.vhqos.config'], '/etc/vhqos/x.yaml');
+    t.is(s.listenerMetadata, X);
+    t.is(spec.annotations!['io.vhqos.config'], X);
     t.is([...evaluateSeccomp(s, 'accept4', [])].join(), 'NOTIFY');
     t.is([...evaluateSeccomp(s, 'clone', [0x10000000n])].join(), 'ERRNO(1)', 'docker clone mask kept');
     t.is([...evaluateSeccomp(s, 'write', [])].join(), 'ALLOW');
@@ -202,9 +213,9 @@ test('the io.vhqos.config annotation works too (podman --runtime, newer engines)
 
 test('containers without VHQOS_CONFIG are untouched byte for byte (even if the agent is down)', async (t) => {
   for (const config of [
-    withoutEnvVar(fixture('docker-20.10.24.config.json'), 'VHQOS_CONFIG'),
+    withoutEnvVar(dockerFixture(), 'VHQOS_CONFIG'),
     fixture('podman-4.3.1.config.json'),
-    withEnvVar(fixture('docker-20.10.24.config.json'), 'VHQOS_CONFIG', ''),
+    withEnvVar(dockerFixture(), 'VHQOS_CONFIG', ''),
     // valid JSON the schema rejects: not ours to judge
     JSON.stringify({ ociVersion: 1, process: { env: ['A=B'] } }),
   ]) {
@@ -254,7 +265,7 @@ test('run and a relative or default bundle', async (t) => {
     let r = await run(e, ['run', '-d', '--bundle', 'bundle', 'c3'], {}, { cwd: e.dir });
     t.is(r.code, 0, r.stderr);
     t.true(fs.readFileSync(path.join(e.bundle, 'config.json'), 'utf8').includes('"listenerPath"'));
-    fs.writeFileSync(path.join(e.bundle, 'config.json'), fixture('docker-20.10.24.config.json'));
+    fs.writeFileSync(path.join(e.bundle, 'config.json'), dockerFixture());
     r = await run(e, ['create', 'c4'], {}, { cwd: e.bundle });
     t.is(r.code, 0, r.stderr);
     t.true(fs.readFileSync(path.join(e.bundle, 'config.json'), 'utf8').includes('"listenerPath"'));
@@ -268,9 +279,24 @@ test('bad config.json: clear message, non-zero exit, runtime not run, file untou
     [null, /cannot read .*config\.json: ENOENT/],
     ['{"ociVersion": "1.0.2", ', /config\.json is not valid JSON: invalid JSON at offset 24/],
     ['[1]', /is not a JSON object/],
-    [withEnvVar(fixture('docker-20.10.24.config.json'), 'VHQOS_CONFIG', 'relative/site.yaml'), /must be an absolute path on the host, got "relative\/site\.yaml"/],
+    [withEnvVar(dockerFixture(), 'VHQOS_CONFIG', 'relative/site.yaml'), /vhqos config "relative\/site\.yaml" is a relative path: give VHQOS_CONFIG \/ io\.vhqos\.config an absolute path on the host/],
+    [withEnvVar(dockerFixture(), 'VHQOS_CONFIG', path.join(CONFIGS, 'missing.yaml')), /vhqos config \/.*\/missing\.yaml does not exist on the host$/m],
+    [withEnvVar(dockerFixture(), 'VHQOS_CONFIG', CONFIGS), /vhqos config \/.* is not a regular file/],
+    [withEnvVar(dockerFixture(), 'VHQOS_CONFIG', BAD), /invalid vhqos config \/.*bad\.yaml: vhosts\.gold\.cpu\.weight: must be <= 10000/],
     [
-      JSON.stringify({ ...JSON.parse(fixture('docker-20.10.24.config.json')), hostname: 7 }),
+      withEnvVar(withoutEnvVar(dockerFixture(), 'VHQOS_CONFIG'), 'VHQOS_CONFG', CONFIG),
+      /the container names environment variable "VHQOS_CONFG" \(did you mean VHQOS_CONFIG\?\), which vhqos does not read: refused rather than run unsupervised/,
+    ],
+    [
+      withEnvVar(withoutEnvVar(dockerFixture(), 'VHQOS_CONFIG'), 'vhqos_config_file', CONFIG),
+      /environment variable "vhqos_config_file" \(did you mean VHQOS_CONFIG\?\)/,
+    ],
+    [
+      JSON.stringify({ ...JSON.parse(withoutEnvVar(dockerFixture(), 'VHQOS_CONFIG')), annotations: { 'vhqos.config': CONFIG } }),
+      /annotation "vhqos\.config" \(did you mean io\.vhqos\.config\?\)/,
+    ],
+    [
+      JSON.stringify({ ...JSON.parse(dockerFixture()), hostname: 7 }),
       /invalid OCI runtime config:\n {2}\/hostname: must be string/,
     ],
   ];
@@ -296,14 +322,54 @@ test('bad config.json: clear message, non-zero exit, runtime not run, file untou
 });
 
 test('agent not running: one readable line, runtime not run, config untouched', async (t) => {
-  const e = await setup(fixture('docker-20.10.24.config.json'), false);
+  const e = await setup(dockerFixture(), false);
   try {
     const r = await run(e, ['--log', path.join(e.dir, 'log.txt'), 'create', '--bundle', e.bundle, 'c5']);
     t.is(r.code, 1);
     t.is(r.stderr, `vhqos-runtime: vhqos agent is not running at ${e.sock}: start it with \`vhqos agent\`\n`);
     t.false(ran(e));
-    t.is(fs.readFileSync(path.join(e.bundle, 'config.json'), 'utf8'), fixture('docker-20.10.24.config.json'));
+    t.is(fs.readFileSync(path.join(e.bundle, 'config.json'), 'utf8'), dockerFixture());
     t.regex(fs.readFileSync(path.join(e.dir, 'log.txt'), 'utf8'), /^time="[^"]+" level=error msg="vhqos-runtime: vhqos agent is not running/);
+  } finally {
+    await teardown(e);
+  }
+});
+
+test('a near miss beside the real key: a warning on stderr and in the --log file, the container is prepared', async (t) => {
+  const e = await setup(withEnvVar(dockerFixture(), 'VHQOS_CONFG', '/elsewhere.yaml'));
+  try {
+    const r = await run(e, createArgv(e));
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stderr, `vhqos-runtime: warning: the container also names environment variable "VHQOS_CONFG" (did you mean VHQOS_CONFIG?): ignored, ${X} is used\n`);
+    const log = JSON.parse(fs.readFileSync(path.join(e.dir, 'log.json'), 'utf8')) as Record<string, string>;
+    t.is(log.level, 'warning');
+    t.regex(log.msg, /VHQOS_CONFG/);
+    t.true(ran(e));
+    t.is(parseSpec(fs.readFileSync(path.join(e.bundle, 'config.json'))).linux!.seccomp!.listenerMetadata, X);
+  } finally {
+    await teardown(e);
+  }
+});
+
+test('--help describes the wrapper (the runtime is not run); help and COMMAND --help still reach the runtime', async (t) => {
+  const e = await setup(null, false);
+  try {
+    for (const argv of [['--help'], ['-h'], ['--root', '/r', '--help']]) {
+      const child = spawn(process.execPath, [BIN, ...argv], { env: { PATH: process.env.PATH, VHQOS_RUNTIME: e.fake, OUT: e.out, VHQOS_AGENT_SOCKET: e.sock } });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const code = await new Promise((r) => child.on('close', r));
+      t.is(code, 0);
+      t.regex(out, /^vhqos-runtime: an OCI runtime wrapper/);
+      t.true(out.includes(`VHQOS_AGENT_SOCKET  the agent's socket (now: ${e.sock})`));
+      t.true(out.includes(`VHQOS_RUNTIME       the real runtime (now: ${e.fake}: `));
+    }
+    t.false(ran(e) && argvSeen(e).includes('--help'), 'the runtime never saw --help');
+    for (const argv of [['help'], ['create', '--help'], ['--version']]) {
+      const r = await run(e, argv, { FAKE_BUNDLE: '' });
+      t.is(r.code, 0, r.stderr);
+      t.deepEqual(argvSeen(e), argv);
+    }
   } finally {
     await teardown(e);
   }

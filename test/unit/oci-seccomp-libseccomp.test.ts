@@ -6,6 +6,7 @@
 // skipped otherwise, and on non-x86_64 hosts.
 
 import test from 'ava';
+import { prerequisite, requires } from '../helpers/requires';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -20,19 +21,21 @@ const OPTS = { listenerPath: '/run/vhqos/agent.sock', listenerMetadata: '/etc/vh
 const workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-bpf-'));
 test.after.always(() => fs.rmSync(workdir, { recursive: true, force: true }));
 
-function buildHarness(): string | null {
-  if (process.arch !== 'x64') return null;
+/** The harness executable, or why it cannot be built here. */
+function buildHarness(): { exe: string } | { missing: string } {
+  if (process.arch !== 'x64') return { missing: `the harness is x86_64 only (this is ${process.arch})` };
   const exe = path.join(workdir, 'seccomp-bpf-export');
   try {
     execFileSync('cc', ['-O1', '-o', exe, path.join(FIXTURES, 'seccomp-bpf-export.c'), '-lseccomp'], { stdio: 'pipe' });
-    return exe;
-  } catch {
-    return null;
+    return { exe };
+  } catch (e) {
+    return { missing: `cannot build the libseccomp harness (needs cc and libseccomp-dev): ${String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n')[0]}` };
   }
 }
 
-const harness = buildHarness();
-const maybe = harness ? test : test.skip;
+const built = buildHarness();
+const harness = 'exe' in built ? built.exe : null;
+const maybe = requires(prerequisite('libseccomp', 'missing' in built ? built.missing : null));
 
 function token(a: ResolvedAction): string {
   if (a === 'KILL_THREAD') return 'KILL';

@@ -122,6 +122,51 @@ test('lossless JSON: uint64 values survive a round trip, the rest is JSON.parse/
   }
 });
 
+test('no schema vhqos validates with uses the "format" keyword (so ajv-formats is not needed)', (t) => {
+  // A format ajv does not know is a compile error under strict (the config
+  // schema) and silently passes anything otherwise (the OCI schemas): one
+  // added to a schema must come with ajv-formats, and this test fails first.
+  const uses: string[] = [];
+  const walk = (node: unknown, where: string, isProperties = false) => {
+    if (Array.isArray(node)) return node.forEach((x, i) => walk(x, `${where}/${i}`));
+    if (!node || typeof node !== 'object') return;
+    for (const [k, v] of Object.entries(node)) {
+      // under "properties" a key is a member name (OCI's image "format"), not a keyword
+      if (k === 'format' && !isProperties) uses.push(`${where}/format`);
+      walk(v, `${where}/${k}`, k === 'properties' || k === 'patternProperties' || k === '$defs' || k === 'definitions');
+    }
+  };
+  const files = [
+    ...fs.readdirSync(OCI_SCHEMA_DIR).filter((f) => f.endsWith('.json')).map((f) => path.join(OCI_SCHEMA_DIR, f)),
+    require.resolve('../../src/config/schema.json'),
+  ];
+  for (const f of files) walk(JSON.parse(fs.readFileSync(f, 'utf8')), path.basename(f));
+  t.true(files.length >= 6);
+  t.deepEqual(uses, []);
+});
+
+test('lossless JSON (lossless-json): the 2^53 boundary, repeated keys, where a syntax error is, hostile nesting', (t) => {
+  const v = parseJsonLossless('[9007199254740991,9007199254740992,-9007199254740991,-9007199254740992,1e20,12.5,0,-0]') as unknown[];
+  t.deepEqual(v, [9007199254740991, 9007199254740992n, -9007199254740991, -9007199254740992n, 1e20, 12.5, 0, -0]);
+  // A repeated key keeps its last value in the first key's place, as JSON.parse and Go's encoding/json do.
+  const dup = parseJsonLossless('{"a":1,"b":2,"a":18446744073709551615}') as Record<string, unknown>;
+  t.deepEqual(Object.keys(dup), ['a', 'b']);
+  t.is(dup.a, 18446744073709551615n);
+  const e = t.throws(() => parseJsonLossless('{"a":[1,2 3]}'), { instanceOf: JsonSyntaxError });
+  t.is(e!.offset, 10);
+  t.regex(e!.message, /^invalid JSON at offset 10 \(near "3\]\}"\): /);
+  const deep = t.throws(() => parseJsonLossless('['.repeat(200000)), { instanceOf: JsonSyntaxError });
+  t.regex(deep!.message, /nested too deeply/);
+});
+
+test('lossless JSON prints real OCI documents byte for byte as JSON.stringify does', (t) => {
+  for (const f of ['docker-20.10.24.config.json', 'podman-4.3.1.config.json', 'runc-1.1.5-listener-podman-4.3.1-create.json']) {
+    const doc = JSON.parse(fixture(f)) as unknown;
+    t.is(stringifyJsonLossless(parseJsonLossless(fixture(f))), JSON.stringify(doc), f);
+    t.is(stringifyJsonLossless(doc, 2), JSON.stringify(doc, null, 2), f);
+  }
+});
+
 test('parseSpec keeps big integers of a real config exactly', (t) => {
   const spec = JSON.parse(fixture('docker-20.10.24.config.json')) as Record<string, unknown>;
   const seccomp = (spec.linux as { seccomp: { syscalls: unknown[] } }).seccomp;

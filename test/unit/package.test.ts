@@ -5,7 +5,7 @@ test('the package entry point (package.json main) loads and exposes the embeddin
   const root = path.resolve(__dirname, '..', '..', '..');
   const pkg = require(path.join(root, 'package.json')) as { main: string };
   const api = require(path.join(root, pkg.main)) as Record<string, unknown>;
-  for (const name of ['loadConfig', 'parseConfig', 'ConfigError', 'SupervisedRun', 'loadNative', 'detectCgroups', 'chooseClassifyAt']) {
+  for (const name of ['loadConfig', 'parseConfig', 'ConfigError', 'Instance', 'loadNative', 'detectCgroups', 'chooseClassifyAt']) {
     t.is(typeof api[name], 'function', name);
   }
   const cfg = (api.parseConfig as (y: string) => { options: { classifyAt: string } })('vhosts: {a: {hosts: [a.test]}}\n');

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { MAX_SOCKET_PATH, StatusServer } from '../../src/status/server';
 import { MetricsAddressError, metricsRegistry, parseMetricsAddress } from '../../src/status/metrics';
 import type { StatusSnapshot } from '../../src/status/snapshot';
+import { renderStatus } from '../../src/cli/status-command';
 
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -68,4 +69,50 @@ test('metricsRegistry: several snapshots (the agent: one per container) give one
   t.regex(text, /^vhqos_notifications_total\{vhqos_instance="c1"\} 5$/m);
   t.regex(text, /^# TYPE vhqos_vhost_processes gauge$/m);
   t.regex(text, /^vhqos_vhost_processes\{vhqos_instance="c1",vhost="gold"\} 1$/m);
+});
+
+test('placement counts: per vhost in metrics and status, refusals by code; none shown without a placement socket', async (t) => {
+  const base = {
+    instance: 'p',
+    supervisorPid: 1,
+    server: { pid: 2, command: [], exited: null },
+    cgroupVersion: 1,
+    loop: { notifications: 0, fast: 0, quietInspections: 0, events: 0, verdicts: 0, timeouts: 0, parked: 0, sendErrors: 0, running: true },
+    policy: { failOpen: 0 },
+    tables: { channels: [], processes: [], fdCopies: [], readFlags: [] },
+    warnings: [],
+  };
+  const row = (name: string, placements?: number) => ({ name, hosts: [], addresses: [], cgroups: [], pids: [], connections: 0, moves: 0, limits: {}, faults: {}, ...(placements === undefined ? {} : { placements }) });
+  const placing = { ...base, vhosts: [row('gold', 3), row('_default', 0)], placement: { socket: '/run/vhqos-place/p.sock', refused: { EPERM: 2, EINVAL: 1 } } } as unknown as StatusSnapshot;
+  const text = await metricsRegistry(() => [placing]).metrics();
+  t.regex(text, /^vhqos_vhost_placements_total\{vhqos_instance="p",vhost="gold"\} 3$/m);
+  t.regex(text, /^vhqos_placement_refusals_total\{vhqos_instance="p"\} 3$/m);
+  t.regex(renderStatus(placing), /^placement socket \/run\/vhqos-place\/p\.sock: placed gold 3; refused EPERM 2, EINVAL 1$/m);
+  const trapping = { ...base, vhosts: [row('gold')] } as unknown as StatusSnapshot;
+  t.notRegex(await metricsRegistry(() => [trapping]).metrics(), /^vhqos_(vhost_placements|placement_refusals)_total\{/m);
+  t.notRegex(renderStatus(trapping), /placement/);
+});
+
+test('an answer that takes longer than the idle limit still arrives; a peer that never sends its request is cut off', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhqos-status-'));
+  const sock = path.join(dir, 'x.sock');
+  const slow = () => new Promise((r) => setTimeout(() => r({ done: true }), 400));
+  const srv = new StatusServer(sock, () => ({}), quiet, { slow }, { idleMs: 100 });
+  await srv.listen();
+  const net = await import('node:net');
+  const talk = (line: string | null) =>
+    new Promise<{ reply: string; closedAfterMs: number }>((resolve, reject) => {
+      const t0 = Date.now();
+      const c = net.connect(sock, () => line !== null && c.write(line));
+      let b = '';
+      c.on('data', (d) => (b += d));
+      c.on('close', () => resolve({ reply: b, closedAfterMs: Date.now() - t0 }));
+      c.on('error', reject);
+    });
+  t.deepEqual(JSON.parse((await talk('{"cmd":"slow"}\n')).reply), { ok: true, result: { done: true } });
+  const silent = await talk(null);
+  t.is(silent.reply, '');
+  t.true(silent.closedAfterMs < 2000, `closed after ${silent.closedAfterMs} ms`);
+  await srv.close();
+  fs.rmSync(dir, { recursive: true, force: true });
 });

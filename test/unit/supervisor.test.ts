@@ -1,6 +1,6 @@
 // Policy unit tests: the supervisor with fake dependencies (no kernel).
 import test from 'ava';
-import { Supervisor, DEFAULT_GROUP, type SupervisorDeps, type HeldConnection } from '../../src/supervisor/supervisor';
+import { Supervisor, DEFAULT_GROUP, type SupervisorDeps, type ConnectionInProcess } from '../../src/supervisor/supervisor';
 import { parseConfig } from '../../src/config/load';
 import { createClassifier, needsMoreBytes, needsPeek } from '../../src/classify/classifier';
 import { normaliseIp } from '../../src/classify/address';
@@ -18,7 +18,7 @@ function harness(over: Partial<SupervisorDeps> = {}) {
   const answers: { id: bigint; quiet: boolean; group?: string }[] = [];
   const moves: { pid: number; group: string }[] = [];
   const logs: string[] = [];
-  const held = new Map<number, HeldConnection[]>();
+  const held = new Map<number, ConnectionInProcess[]>();
   const log = (lvl: string) => (_o: object, msg?: string) => logs.push(`${lvl}: ${msg}`);
   const deps: SupervisorDeps = {
     respond: (id, quiet, _retryMs, group) => (answers.push({ id, quiet, ...(group === undefined ? {} : { group }) }), true),
