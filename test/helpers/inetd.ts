@@ -5,6 +5,7 @@
 // request and forks the CGI). Every variant answers /whoami and /burn?ms=N
 // with the report of test/fixtures/cgi/whoami, so a test can tell which
 // cgroup served it.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { installCgiScripts, makeTempDir } from './paths';
@@ -171,10 +172,12 @@ function xinetdConfig(o: { dir: string; ip: string; port: number; max: number; s
     '  user        = root',
     `  server      = ${o.server}`,
     `  port        = ${o.port}`,
-    // "::" with IPv6 is dual-stack (xinetd leaves IPV6_V6ONLY alone), but
-    // xinetd converts each accepted v4-mapped connection to AF_INET
-    // (IPV6_ADDRFORM) before forking: the server sees 127.0.0.2, not
-    // ::ffff:127.0.0.2, unless the connection had left ESTABLISHED by then.
+    // "::" with IPv6 is dual-stack (xinetd leaves IPV6_V6ONLY alone), and
+    // xinetd tries to convert each accepted v4-mapped connection to AF_INET
+    // (IPV6_ADDRFORM) before forking. Where the kernel has that option the
+    // server sees 127.0.0.2, not ::ffff:127.0.0.2, unless the connection had
+    // left ESTABLISHED by then; where it has not (ENOPROTOOPT, seen on 6.18.44)
+    // the socket stays AF_INET6 (kernelConvertsMappedSockets).
     `  bind        = ${o.ip}`,
     // NOLIBWRAP: /etc/hosts.allow and hosts.deny stay out of it.
     `  flags       = ${v6 ? 'IPv6' : 'IPv4'} NOLIBWRAP`,
@@ -186,3 +189,32 @@ function xinetdConfig(o: { dir: string; ip: string; port: number; max: number; s
     '',
   ].join('\n');
 }
+
+/**
+ * Whether this kernel still turns an accepted v4-mapped AF_INET6 socket into
+ * AF_INET (setsockopt IPV6_ADDRFORM), which xinetd attempts on every such
+ * connection: some kernels answer ENOPROTOOPT. Asked once, through python3
+ * (node cannot set that option), on a loopback connection of its own.
+ */
+export function kernelConvertsMappedSockets(): boolean {
+  if (addrformAnswer === undefined) {
+    const probe = [
+      'import errno, socket',
+      'l = socket.socket(socket.AF_INET6)',
+      'l.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)',
+      "l.bind(('::ffff:127.0.0.1', 0)); l.listen(1)",
+      "c = socket.create_connection(('127.0.0.1', l.getsockname()[1]))",
+      'a, _ = l.accept()',
+      'try:',
+      '    a.setsockopt(socket.IPPROTO_IPV6, 1, socket.AF_INET)  # IPV6_ADDRFORM',
+      "    print('converted')",
+      'except OSError as e:',
+      "    print('kept' if e.errno == errno.ENOPROTOOPT else 'error %d' % e.errno)",
+    ].join('\n');
+    const out = execFileSync('python3', ['-c', probe], { encoding: 'utf8', timeout: 10_000 }).trim();
+    if (out !== 'converted' && out !== 'kept') throw new Error(`IPV6_ADDRFORM probe: ${out}`);
+    addrformAnswer = out === 'converted';
+  }
+  return addrformAnswer;
+}
+let addrformAnswer: boolean | undefined;
